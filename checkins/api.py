@@ -1,0 +1,66 @@
+"""HTTP for check-ins."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+
+from checkins.selectors import checkins_for_user
+from checkins.serializers import CheckinCreateOutputSerializer, CheckinOutputSerializer
+from checkins.services import CheckinResult, checkin_create
+from config.openapi import problems
+from config.pagination import NewestDateFirstPagination
+from engagement import rules
+from engagement.serializers import state_data
+
+
+def checkin_payload(result: CheckinResult) -> dict:
+    step = result.checkin_step
+    state = result.state
+    state_out = state_data(state, result.today)
+    return CheckinCreateOutputSerializer(
+        {
+            "checkin": result.checkin,
+            "state": state_out,
+            "streak": {
+                "current": state.streak,
+                "longest": state.longest_streak,
+                "status": state_out["streak_status"],
+            },
+            "freezes_used": result.freezes_used,
+            "unlocked": [
+                {"id": u.reward.id, "title": u.reward.title, "auto_claimed": u.auto_claimed}
+                for u in result.unlocked
+            ],
+            "meta": {
+                "leveled_up": step.leveled_up,
+                "loyalty_multiplier": float(step.loyalty_multiplier),
+                "loyalty_applied": step.loyalty_applied,
+                "applied": rules.Deltas.between(step.before, step.after).as_dict(),
+            },
+        }
+    ).data
+
+
+@extend_schema(tags=["checkins"])
+class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = CheckinOutputSerializer
+    pagination_class = NewestDateFirstPagination
+
+    def get_queryset(self):
+        return checkins_for_user(user_id=self.request.user.pk)
+
+    @extend_schema(
+        operation_id="checkins_list",
+        responses={200: CheckinOutputSerializer(many=True), **problems(400, 401)},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="checkins_create",
+        request=None,
+        responses={201: CheckinCreateOutputSerializer, **problems(401, 409, 413)},
+    )
+    def create(self, request):
+        result = checkin_create(user=request.user)
+        return Response(checkin_payload(result), status=status.HTTP_201_CREATED)

@@ -1,0 +1,29 @@
+"""The v1 API: every resource mounted under /api/v1/, no trailing slashes."""
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.http import require_safe
+from rest_framework.routers import SimpleRouter
+
+from checkins.api import CheckinViewSet
+from engagement.api import LedgerViewSet
+from users.api import AuthViewSet, MeViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("auth", AuthViewSet, basename="auth")
+router.register("checkins", CheckinViewSet, basename="checkins")
+router.register("ledger", LedgerViewSet, basename="ledger")
+
+
+@require_safe
+def api_root(request: HttpRequest) -> JsonResponse:
+    prefix = request.path
+    names = ["auth/register", "auth/login", "auth/refresh", "me", "checkins", "ledger"]
+    return JsonResponse({"links": {name: prefix + name for name in names}})
+
+
+urlpatterns = [
+    path("", api_root, name="api-root"),
+    path("me", MeViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="me"),
+    *router.urls,
+]

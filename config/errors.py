@@ -1,0 +1,145 @@
+"""One error vocabulary: RFC 9457 problem details with a stable ``code``.
+
+Services raise :class:`DomainError` subclasses; the DRF exception handler and
+Django's error handlers below turn every failure, the framework's own included,
+into ``application/problem+json`` with the request id.
+"""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:engagement:problem:"
+
+
+class DomainError(Exception):
+    """A business rule refused an operation. Subclasses set ``code`` and ``status``."""
+
+    status: int = 409
+    code: str = "conflict"
+    default_detail: str = "The request conflicts with the current state."
+
+    def __init__(self, detail: str | None = None):
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
+
+
+class NotFoundError(DomainError):
+    status = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+def problem_response(
+    request: HttpRequest | None,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": getattr(request, "request_id", None),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+# DRF exception class -> stable problem code (checked in order; subclasses first).
+_API_EXCEPTION_CODES: list[tuple[type[exceptions.APIException], str]] = [
+    (exceptions.ParseError, "malformed_request"),
+    (exceptions.ValidationError, "validation_error"),
+    (exceptions.NotAuthenticated, "not_authenticated"),
+    (exceptions.AuthenticationFailed, "authentication_failed"),
+    (exceptions.PermissionDenied, "permission_denied"),
+    (exceptions.NotFound, "not_found"),
+    (exceptions.MethodNotAllowed, "method_not_allowed"),
+    (exceptions.NotAcceptable, "not_acceptable"),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type"),
+    (exceptions.Throttled, "throttled"),
+]
+
+
+def _flatten_detail(detail: Any) -> str:
+    if isinstance(detail, dict):
+        detail = detail.get("detail", next(iter(detail.values()), ""))
+    if isinstance(detail, list):
+        detail = detail[0] if detail else ""
+    return str(detail)
+
+
+def _api_exception_problem(request: HttpRequest | None, exc: exceptions.APIException):
+    code = next((c for cls, c in _API_EXCEPTION_CODES if isinstance(exc, cls)), "error")
+    headers: dict[str, str] = {}
+    errors = None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = "The request body is invalid."
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    else:
+        detail = _flatten_detail(exc.detail)
+    # simplejwt reports a bad token as {"detail": ..., "code": "token_not_valid", ...}.
+    if isinstance(exc.detail, dict) and isinstance(exc.detail.get("code"), str):
+        code = str(exc.detail["code"])
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    return problem_response(request, exc.status_code, code, detail, errors=errors, headers=headers)
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]):
+    """DRF ``EXCEPTION_HANDLER``: every known failure becomes a problem response."""
+    request = context.get("request")
+    if isinstance(exc, DomainError):
+        return problem_response(request, exc.status, exc.code, exc.detail)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.APIException):
+        if getattr(request, "authenticators", None) and isinstance(
+            exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)
+        ):
+            header = request.authenticators[0].authenticate_header(request)
+            if header:
+                exc.auth_header = header
+        return _api_exception_problem(request, exc)
+    # Anything else is a bug: Django logs it and handler500 answers.
+    return None
+
+
+# --- Django-level handlers (errors outside DRF views) ----------------------------------
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(request, 400, "bad_request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(request, 403, "permission_denied", "Permission denied.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(request, 404, "not_found", "No resource at this address.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return problem_response(
+        request, 500, "internal_error", "An unexpected error occurred; it has been logged."
+    )

@@ -1,0 +1,25 @@
+"""HTTP for the caller's ledger."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+
+from config.openapi import problems
+from config.pagination import NewestFirstPagination
+from engagement.selectors import ledger_for_user
+from engagement.serializers import LedgerEntryOutputSerializer
+
+
+@extend_schema(tags=["ledger"])
+class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = LedgerEntryOutputSerializer
+    pagination_class = NewestFirstPagination
+
+    def get_queryset(self):
+        return ledger_for_user(user_id=self.request.user.pk)
+
+    @extend_schema(
+        operation_id="ledger_list",
+        responses={200: LedgerEntryOutputSerializer(many=True), **problems(400, 401)},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)

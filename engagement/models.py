@@ -1,0 +1,141 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from engagement import rules
+
+MAX_FREEZES = settings.ENGAGEMENT["MAX_FREEZES"]
+ENERGY_MAX = settings.ENGAGEMENT["ENERGY_MAX"]
+FATIGUE_MAX = settings.ENGAGEMENT["FATIGUE_MAX"]
+
+
+class UserState(models.Model):
+    """One row per user: the numbers the whole product revolves around.
+
+    Only services change it, always under ``select_for_update`` of this row and
+    always together with a :class:`LedgerEntry`.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="state",
+    )
+    level = models.IntegerField(default=rules.INITIAL_STATE.level)
+    energy = models.IntegerField(default=rules.INITIAL_STATE.energy)
+    fatigue = models.IntegerField(default=rules.INITIAL_STATE.fatigue)
+    loyalty = models.IntegerField(default=rules.INITIAL_STATE.loyalty)
+    streak = models.IntegerField(default=rules.INITIAL_STATE.streak)
+    longest_streak = models.IntegerField(default=rules.INITIAL_STATE.longest_streak)
+    total_checkins = models.IntegerField(default=rules.INITIAL_STATE.total_checkins)
+    streak_freezes = models.IntegerField(default=rules.INITIAL_STATE.streak_freezes)
+    last_checkin_date = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user state"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level__gte=1), name="engagement_userstate_level_min"
+            ),
+            models.CheckConstraint(
+                condition=Q(energy__gte=0, energy__lte=ENERGY_MAX),
+                name="engagement_userstate_energy_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(fatigue__gte=0, fatigue__lte=FATIGUE_MAX),
+                name="engagement_userstate_fatigue_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(loyalty__gte=0), name="engagement_userstate_loyalty_min"
+            ),
+            models.CheckConstraint(
+                condition=Q(streak__gte=0), name="engagement_userstate_streak_min"
+            ),
+            models.CheckConstraint(
+                condition=Q(longest_streak__gte=F("streak")),
+                name="engagement_userstate_longest_streak_gte_streak",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_checkins__gte=0),
+                name="engagement_userstate_total_checkins_min",
+            ),
+            models.CheckConstraint(
+                condition=Q(streak_freezes__gte=0, streak_freezes__lte=MAX_FREEZES),
+                name="engagement_userstate_streak_freezes_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"state of {self.user_id}"
+
+    def as_rules_state(self) -> rules.State:
+        return rules.State(
+            **{f: getattr(self, f) for f in rules.STATE_FIELDS},
+            last_checkin_date=self.last_checkin_date,
+        )
+
+    def set_from(self, state: rules.State) -> None:
+        for field in rules.STATE_FIELDS:
+            setattr(self, field, getattr(state, field))
+        self.last_checkin_date = state.last_checkin_date
+
+
+class LedgerKind(models.TextChoices):
+    CHECKIN = "checkin", "Check-in"
+    REWARD_CLAIM = "reward_claim", "Reward claim"
+    TOOL_BUY = "tool_buy", "Tool bought"
+    TOOL_USE = "tool_use", "Tool used"
+    FREEZE_USED = "freeze_used", "Streak freeze used"
+    ADMIN_GRANT = "admin_grant", "Admin grant"
+    ADMIN_ADJUST = "admin_adjust", "Admin adjustment"
+
+
+class LedgerEntry(models.Model):
+    """Append-only record of one change of a user's state.
+
+    The delta columns hold the *applied* change (after clamping and multiplier),
+    so that the initial state plus the sum of a user's deltas is their state.
+    """
+
+    Kind = LedgerKind
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=20, choices=LedgerKind.choices)
+    ref = models.CharField(
+        max_length=200, blank=True, help_text="What caused it: a date, reward or tool id."
+    )
+    level = models.IntegerField(default=0)
+    energy = models.IntegerField(default=0)
+    fatigue = models.IntegerField(default=0)
+    loyalty = models.IntegerField(default=0)
+    streak = models.IntegerField(default=0)
+    longest_streak = models.IntegerField(default=0)
+    total_checkins = models.IntegerField(default=0)
+    streak_freezes = models.IntegerField(default=0)
+    state_after = models.JSONField()
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["user", "-id"], name="engagement_ledger_user_id_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=LedgerKind.values),
+                name="engagement_ledgerentry_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref} for {self.user_id}"
+
+    @property
+    def deltas(self) -> rules.Deltas:
+        return rules.Deltas(**{f: getattr(self, f) for f in rules.STATE_FIELDS})

@@ -1,0 +1,250 @@
+"""The state rules: pure functions on plain values, no I/O.
+
+``apply`` is the one transition function every state change goes through;
+``checkin`` and ``streak_status`` build on it. Constants come from
+``settings.ENGAGEMENT`` through :class:`Limits`, so the rules themselves can be
+exercised (and property-tested) without Django.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+StreakStatus = Literal["active", "at_risk", "broken"]
+
+# Every numeric field of the state, in the order the ledger stores its deltas.
+STATE_FIELDS = (
+    "level",
+    "energy",
+    "fatigue",
+    "loyalty",
+    "streak",
+    "longest_streak",
+    "total_checkins",
+    "streak_freezes",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_freezes: int = 2
+    energy_max: int = 100
+    fatigue_max: int = 100
+    loyalty_multiplier_step: Decimal = Decimal("0.05")
+    loyalty_multiplier_cap: Decimal = Decimal("1.5")
+    checkin_energy: int = 20
+    checkin_fatigue: int = 10
+    checkin_loyalty: int = 5
+
+    @classmethod
+    def from_settings(cls, config: dict) -> Limits:
+        return cls(
+            max_freezes=int(config["MAX_FREEZES"]),
+            energy_max=int(config["ENERGY_MAX"]),
+            fatigue_max=int(config["FATIGUE_MAX"]),
+            loyalty_multiplier_step=Decimal(str(config["LOYALTY_MULTIPLIER_STEP"])),
+            loyalty_multiplier_cap=Decimal(str(config["LOYALTY_MULTIPLIER_CAP"])),
+            checkin_energy=int(config["CHECKIN_ENERGY"]),
+            checkin_fatigue=int(config["CHECKIN_FATIGUE"]),
+            checkin_loyalty=int(config["CHECKIN_LOYALTY"]),
+        )
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class State:
+    level: int = 1
+    energy: int = 50
+    fatigue: int = 0
+    loyalty: int = 0
+    streak: int = 0
+    longest_streak: int = 0
+    total_checkins: int = 0
+    streak_freezes: int = 0
+    last_checkin_date: dt.date | None = None
+
+
+INITIAL_STATE = State()
+
+
+@dataclass(frozen=True)
+class Deltas:
+    """Applied changes, field by field: ``after - before``."""
+
+    level: int = 0
+    energy: int = 0
+    fatigue: int = 0
+    loyalty: int = 0
+    streak: int = 0
+    longest_streak: int = 0
+    total_checkins: int = 0
+    streak_freezes: int = 0
+
+    @classmethod
+    def between(cls, before: State, after: State) -> Deltas:
+        return cls(**{f: getattr(after, f) - getattr(before, f) for f in STATE_FIELDS})
+
+    def __add__(self, other: Deltas) -> Deltas:
+        return Deltas(**{f: getattr(self, f) + getattr(other, f) for f in STATE_FIELDS})
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Transition:
+    before: State
+    after: State
+    leveled_up: bool = False
+    loyalty_multiplier: Decimal = Decimal(1)
+    loyalty_applied: int = 0
+
+    @property
+    def applied(self) -> Deltas:
+        return Deltas.between(self.before, self.after)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def loyalty_multiplier(level: int, limits: Limits = DEFAULT_LIMITS) -> Decimal:
+    raw = 1 + limits.loyalty_multiplier_step * (level - 1)
+    return min(raw, limits.loyalty_multiplier_cap)
+
+
+def multiply_loyalty(amount: int, level: int, limits: Limits = DEFAULT_LIMITS) -> int:
+    """Gains grow with level (rounded half up: 5 x 1.1 = 5.5 -> 6); losses do not."""
+    if amount <= 0:
+        return amount
+    scaled = Decimal(amount) * loyalty_multiplier(level, limits)
+    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def apply(
+    state: State,
+    *,
+    energy: int = 0,
+    fatigue: int = 0,
+    loyalty: int = 0,
+    freezes: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Transition:
+    """The one transition function for energy, fatigue, loyalty and freezes."""
+    multiplier = loyalty_multiplier(state.level, limits) if loyalty > 0 else Decimal(1)
+    loyalty_gain = multiply_loyalty(loyalty, state.level, limits)
+    new_loyalty = max(0, state.loyalty + loyalty_gain)
+
+    new_energy = _clamp(state.energy + energy, 0, limits.energy_max)
+    new_level = state.level
+    leveled_up = False
+    if new_energy >= limits.energy_max:
+        new_level += 1
+        new_energy = 0
+        leveled_up = True
+
+    after = dataclasses.replace(
+        state,
+        level=new_level,
+        energy=new_energy,
+        fatigue=_clamp(state.fatigue + fatigue, 0, limits.fatigue_max),
+        loyalty=new_loyalty,
+        streak_freezes=_clamp(state.streak_freezes + freezes, 0, limits.max_freezes),
+    )
+    return Transition(
+        before=state,
+        after=after,
+        leveled_up=leveled_up,
+        loyalty_multiplier=multiplier,
+        loyalty_applied=new_loyalty - state.loyalty,
+    )
+
+
+class AlreadyCheckedInRule(Exception):
+    """The state already holds a check-in for this date or a later one."""
+
+
+@dataclass(frozen=True)
+class CheckinPlan:
+    """A check-in as two ledger steps: freezes spent to bridge a gap (maybe none),
+    then the check-in itself."""
+
+    date: dt.date
+    freezes_used: int
+    freeze_step: Transition | None
+    checkin_step: Transition
+
+    @property
+    def before(self) -> State:
+        return (self.freeze_step or self.checkin_step).before
+
+    @property
+    def after(self) -> State:
+        return self.checkin_step.after
+
+
+def checkin(state: State, today: dt.date, limits: Limits = DEFAULT_LIMITS) -> CheckinPlan:
+    """Check in on ``today`` (the user's local date). Raises
+    :class:`AlreadyCheckedInRule` when ``today`` is not after the last check-in."""
+    last = state.last_checkin_date
+    if last is not None and last >= today:
+        raise AlreadyCheckedInRule(today)
+
+    freezes_used = 0
+    if last is None:
+        streak = 1
+    else:
+        gap = (today - last).days - 1
+        if gap == 0:
+            streak = state.streak + 1
+        elif 1 <= gap <= state.streak_freezes:
+            freezes_used = gap
+            streak = state.streak + 1
+        else:
+            streak = 1
+
+    freeze_step = None
+    current = state
+    if freezes_used:
+        freeze_step = apply(current, freezes=-freezes_used, limits=limits)
+        current = freeze_step.after
+
+    step = apply(
+        current,
+        energy=limits.checkin_energy,
+        fatigue=limits.checkin_fatigue,
+        loyalty=limits.checkin_loyalty,
+        limits=limits,
+    )
+    after = dataclasses.replace(
+        step.after,
+        streak=streak,
+        longest_streak=max(current.longest_streak, streak),
+        total_checkins=current.total_checkins + 1,
+        last_checkin_date=today,
+    )
+    checkin_step = dataclasses.replace(step, after=after)
+    return CheckinPlan(
+        date=today, freezes_used=freezes_used, freeze_step=freeze_step, checkin_step=checkin_step
+    )
+
+
+def streak_status(state: State, today: dt.date) -> StreakStatus:
+    """What a check-in today would mean: ``active`` (already done), ``at_risk``
+    (it would extend the streak: last one yesterday, or the gap is covered by
+    freezes) or ``broken`` (it would start a new streak)."""
+    last = state.last_checkin_date
+    if last is None:
+        return "broken"
+    if last >= today:
+        return "active"
+    gap = (today - last).days - 1
+    if state.streak > 0 and gap <= state.streak_freezes:
+        return "at_risk"
+    return "broken"

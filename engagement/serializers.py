@@ -1,0 +1,47 @@
+import datetime as dt
+
+from rest_framework import serializers
+
+from engagement import rules
+from engagement.models import LedgerEntry, UserState
+
+
+class StateOutputSerializer(serializers.Serializer):
+    level = serializers.IntegerField()
+    energy = serializers.IntegerField()
+    fatigue = serializers.IntegerField()
+    loyalty = serializers.IntegerField()
+    streak = serializers.IntegerField()
+    longest_streak = serializers.IntegerField()
+    total_checkins = serializers.IntegerField()
+    streak_freezes = serializers.IntegerField()
+    last_checkin_date = serializers.DateField(allow_null=True)
+    streak_status = serializers.ChoiceField(choices=["active", "at_risk", "broken"])
+
+
+def state_data(state: UserState, today: dt.date) -> dict:
+    """The ``state`` object of every response that carries one."""
+    plain = state.as_rules_state()
+    return StateOutputSerializer(
+        {**plain.__dict__, "streak_status": rules.streak_status(plain, today)}
+    ).data
+
+
+class DeltasOutputSerializer(serializers.Serializer):
+    level = serializers.IntegerField()
+    energy = serializers.IntegerField()
+    fatigue = serializers.IntegerField()
+    loyalty = serializers.IntegerField()
+    streak = serializers.IntegerField()
+    longest_streak = serializers.IntegerField()
+    total_checkins = serializers.IntegerField()
+    streak_freezes = serializers.IntegerField()
+
+
+class LedgerEntryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices)
+    ref = serializers.CharField()
+    deltas = DeltasOutputSerializer()
+    state_after = serializers.DictField()
+    created_at = serializers.DateTimeField()

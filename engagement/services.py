@@ -1,0 +1,99 @@
+"""Writes to a user's state. Each function expects to run inside the caller's
+transaction, after :func:`state_lock` took the user's state row."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.db import transaction
+
+from engagement import rules
+from engagement.models import LedgerEntry, UserState
+
+
+@cache
+def limits() -> rules.Limits:
+    return rules.Limits.from_settings(settings.ENGAGEMENT)
+
+
+def state_get_or_create(*, user_id: uuid.UUID) -> UserState:
+    """The user's state row, created on first use. Safe under concurrency: the
+    primary key on ``user_id`` lets exactly one insert win; the others read it."""
+    state, _ = UserState.objects.get_or_create(user_id=user_id)
+    return state
+
+
+def state_lock(*, user_id: uuid.UUID) -> UserState:
+    """Lock the user's state row for the rest of the current transaction.
+
+    Every write path starts here, so there is one lock per user and one order.
+    On SQLite the IMMEDIATE transaction already holds the database write lock.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("state_lock() must run inside transaction.atomic().")
+    try:
+        return UserState.objects.select_for_update().get(user_id=user_id)
+    except UserState.DoesNotExist:
+        state_get_or_create(user_id=user_id)
+        return UserState.objects.select_for_update().get(user_id=user_id)
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    kind: str
+    ref: str
+    transition: rules.Transition
+    reason: str = ""
+
+
+def state_snapshot(state: rules.State) -> dict:
+    snapshot = {f: getattr(state, f) for f in rules.STATE_FIELDS}
+    last = state.last_checkin_date
+    snapshot["last_checkin_date"] = last.isoformat() if last else None
+    return snapshot
+
+
+class StateChange:
+    """The changes one use case makes to one locked state row.
+
+    Each step is a transition from the current state; :meth:`save` writes the
+    row once and every step's ledger entry in one insert, so a use case costs
+    two writes however many steps (check-in, freezes, reward claims) it has.
+    """
+
+    def __init__(self, row: UserState):
+        self.row = row
+        self.current: rules.State = row.as_rules_state()
+        self.steps: list[LedgerStep] = []
+
+    def record(
+        self, kind: str, ref: str, transition: rules.Transition, reason: str = ""
+    ) -> rules.Transition:
+        if transition.before != self.current:
+            raise ValueError("A step must start from the current state.")
+        self.current = transition.after
+        self.steps.append(LedgerStep(kind, ref, transition, reason))
+        return transition
+
+    def save(self) -> UserState:
+        if not self.steps:
+            return self.row
+        self.row.set_from(self.current)
+        self.row.save(update_fields=[*rules.STATE_FIELDS, "last_checkin_date", "updated_at"])
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    user_id=self.row.user_id,
+                    kind=step.kind,
+                    ref=step.ref,
+                    reason=step.reason,
+                    state_after=state_snapshot(step.transition.after),
+                    **step.transition.applied.as_dict(),
+                )
+                for step in self.steps
+            ]
+        )
+        return self.row

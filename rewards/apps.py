@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RewardsConfig(AppConfig):
+    name = "rewards"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,113 @@
+"""HTTP for accounts: register, login, refresh and /me."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+
+from config.openapi import problems
+from config.throttling import LoginRateThrottle, RegisterRateThrottle
+from engagement.serializers import state_data
+from engagement.services import state_get_or_create
+from users import services
+from users.serializers import (
+    AccessOutputSerializer,
+    AuthOutputSerializer,
+    LoginInputSerializer,
+    MeOutputSerializer,
+    MeUpdateInputSerializer,
+    RefreshInputSerializer,
+    RegisterInputSerializer,
+    UserOutputSerializer,
+)
+from users.timezones import local_date
+from users.tokens import token_pair
+
+
+def _auth_payload(user) -> dict:
+    return {"user": UserOutputSerializer(user).data, **token_pair(user)}
+
+
+@extend_schema(tags=["auth"])
+class AuthViewSet(viewsets.ViewSet):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        operation_id="auth_register",
+        request=RegisterInputSerializer,
+        responses={201: AuthOutputSerializer, **problems(400, 409, 413, 415, 429)},
+    )
+    @action(detail=False, methods=["post"], throttle_classes=[RegisterRateThrottle])
+    def register(self, request):
+        data = RegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+            timezone_name=data.validated_data["timezone"],
+            display_name=data.validated_data["display_name"],
+        )
+        return Response(_auth_payload(user), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="auth_login",
+        request=LoginInputSerializer,
+        responses={200: AuthOutputSerializer, **problems(400, 401, 413, 415, 429)},
+    )
+    @action(detail=False, methods=["post"], throttle_classes=[LoginRateThrottle])
+    def login(self, request):
+        data = LoginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_login(**data.validated_data)
+        return Response(_auth_payload(user))
+
+    @extend_schema(
+        operation_id="auth_refresh",
+        request=RefreshInputSerializer,
+        responses={200: AccessOutputSerializer, **problems(400, 401, 413, 415)},
+    )
+    @action(detail=False, methods=["post"])
+    def refresh(self, request):
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refresh = TokenRefreshSerializer(data=data.validated_data)
+        try:
+            refresh.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response({"access": refresh.validated_data["access"]})
+
+
+@extend_schema(tags=["me"])
+class MeViewSet(viewsets.ViewSet):
+    """The caller's profile and state."""
+
+    def _payload(self, user) -> dict:
+        state = state_get_or_create(user_id=user.pk)
+        today = local_date(timezone.now(), user.timezone)
+        return {"user": UserOutputSerializer(user).data, "state": state_data(state, today)}
+
+    @extend_schema(operation_id="me_retrieve", responses={200: MeOutputSerializer, **problems(401)})
+    def retrieve(self, request):
+        return Response(self._payload(request.user))
+
+    @extend_schema(
+        operation_id="me_update",
+        request=MeUpdateInputSerializer,
+        responses={200: MeOutputSerializer, **problems(400, 401, 409, 413, 415)},
+    )
+    def partial_update(self, request):
+        data = MeUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update_profile(
+            user=request.user,
+            timezone_name=data.validated_data.get("timezone"),
+            display_name=data.validated_data.get("display_name"),
+        )
+        return Response(self._payload(user))

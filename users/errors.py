@@ -1,0 +1,19 @@
+from config.errors import DomainError
+
+
+class EmailTaken(DomainError):
+    status = 409
+    code = "email_taken"
+    default_detail = "A user with this e-mail address already exists."
+
+
+class InvalidCredentials(DomainError):
+    status = 401
+    code = "invalid_credentials"
+    default_detail = "E-mail or password is wrong."
+
+
+class TimezoneChangeTooSoon(DomainError):
+    status = 409
+    code = "timezone_change_too_soon"
+    default_detail = "The time zone can be changed once every 24 hours."

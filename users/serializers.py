@@ -1,0 +1,76 @@
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from config.serializers import StrictInputSerializer
+from engagement.serializers import StateOutputSerializer
+from users.models import User, normalize_email
+from users.timezones import known_timezones
+
+
+class TimezoneField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("help_text", "An IANA time zone name, e.g. Europe/Warsaw.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value not in known_timezones():
+            raise serializers.ValidationError(
+                f"{value!r} is not a known IANA time zone name.", code="invalid_timezone"
+            )
+        return value
+
+
+class UserOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    timezone = serializers.CharField()
+    date_joined = serializers.DateTimeField()
+
+
+class RegisterInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    timezone = TimezoneField(required=False, default="UTC")
+    display_name = serializers.CharField(max_length=100, required=False, default="")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        candidate = User(email=normalize_email(attrs["email"]))
+        try:
+            password_validation.validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
+
+class LoginInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class RefreshInputSerializer(StrictInputSerializer):
+    refresh = serializers.CharField(max_length=2000)
+
+
+class AuthOutputSerializer(serializers.Serializer):
+    user = UserOutputSerializer()
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class AccessOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+
+
+class MeOutputSerializer(serializers.Serializer):
+    user = UserOutputSerializer()
+    state = StateOutputSerializer()
+
+
+class MeUpdateInputSerializer(StrictInputSerializer):
+    timezone = TimezoneField(required=False)
+    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
