@@ -99,7 +99,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # Tests run threads against the database, which needs a file, not :memory:.
-    _db["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    _db_file = Path(_db["NAME"])
+    _db["TEST"] = {"NAME": str(_db_file.with_name(f".test-{_db_file.name}"))}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True

@@ -12,3 +12,6 @@ from config.settings import *  # noqa: F403
 
 # Hashing with a deliberately slow hasher would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# No collectstatic in tests: let WhiteNoise look files up on demand.
+WHITENOISE_AUTOREFRESH = True
