@@ -4,8 +4,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from users.tests.factories import UserFactory
-from users.tokens import token_pair
+from users.tests.factories import UserFactory, client_for
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +27,4 @@ def user(db):
 
 @pytest.fixture
 def auth_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}")
-    return client
+    return client_for(user)

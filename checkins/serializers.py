@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from engagement import rules
 from engagement.serializers import DeltasOutputSerializer, StateOutputSerializer
 
 
@@ -14,7 +15,7 @@ class CheckinOutputSerializer(serializers.Serializer):
 class StreakOutputSerializer(serializers.Serializer):
     current = serializers.IntegerField()
     longest = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["active", "at_risk", "broken"])
+    status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
 
 class UnlockedRewardOutputSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 StreakStatus = Literal["active", "at_risk", "broken"]
+STREAK_STATUSES: tuple[StreakStatus, ...] = ("active", "at_risk", "broken")
 
 # Every numeric field of the state, in the order the ledger stores its deltas.
 STATE_FIELDS = (

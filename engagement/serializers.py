@@ -16,7 +16,7 @@ class StateOutputSerializer(serializers.Serializer):
     total_checkins = serializers.IntegerField()
     streak_freezes = serializers.IntegerField()
     last_checkin_date = serializers.DateField(allow_null=True)
-    streak_status = serializers.ChoiceField(choices=["active", "at_risk", "broken"])
+    streak_status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
 
 def state_data(state: UserState, today: dt.date) -> dict:

@@ -6,7 +6,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from config.openapi import problems
@@ -14,6 +14,7 @@ from config.throttling import LoginRateThrottle, RegisterRateThrottle
 from engagement.serializers import state_data
 from engagement.services import state_get_or_create
 from users import services
+from users.errors import InvalidRefreshToken
 from users.serializers import (
     AccessOutputSerializer,
     AuthOutputSerializer,
@@ -80,7 +81,7 @@ class AuthViewSet(viewsets.ViewSet):
         try:
             refresh.is_valid(raise_exception=True)
         except TokenError as exc:
-            raise InvalidToken(exc.args[0]) from exc
+            raise InvalidRefreshToken() from exc
         return Response({"access": refresh.validated_data["access"]})
 
 

@@ -17,3 +17,9 @@ class TimezoneChangeTooSoon(DomainError):
     status = 409
     code = "timezone_change_too_soon"
     default_detail = "The time zone can be changed once every 24 hours."
+
+
+class InvalidRefreshToken(DomainError):
+    status = 401
+    code = "token_not_valid"
+    default_detail = "The refresh token is invalid or expired."
