@@ -5,10 +5,14 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from config.errors import problem_response
 from config.request_context import request_id_var
+from engagement import idempotency
 
 # A client-sent id is echoed only when it is short and harmless in a log line.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -52,3 +56,81 @@ class BodySizeLimitMiddleware:
                 f"Request bodies are limited to {self.limit} bytes.",
             )
         return self.get_response(request)
+
+
+class IdempotencyMiddleware:
+    """``Idempotency-Key`` on authenticated POSTs (see ``engagement.idempotency``).
+
+    The key is scoped to the user named by the bearer token. The request runs
+    in one transaction with its key row: a retry with the same body replays the
+    stored status and body (``Idempotent-Replayed: true``), a different body is
+    422, and a concurrent retry waits for the first attempt. Responses that
+    invite a retry (401, 403, 429, 5xx) are not stored; their transaction rolls
+    back as a whole. Anonymous POSTs (register, login, refresh) are handled as
+    if no key was sent: they are safe to repeat.
+    """
+
+    NOT_STORED = frozenset({401, 403, 408, 429})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+        self.jwt = JWTAuthentication()
+
+    def _token_user_id(self, request: HttpRequest) -> uuid.UUID | None:
+        header = self.jwt.get_header(request)
+        raw = self.jwt.get_raw_token(header) if header else None
+        if raw is None:
+            return None
+        try:
+            token = self.jwt.get_validated_token(raw)
+            return uuid.UUID(str(token[settings.SIMPLE_JWT["USER_ID_CLAIM"]]))
+        except (InvalidToken, TokenError, KeyError, ValueError):
+            return None
+
+    def _stored(self, response: HttpResponse) -> bool:
+        return (
+            response.status_code < 500
+            and response.status_code not in self.NOT_STORED
+            and not response.streaming
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or key is None:
+            return self.get_response(request)
+        try:
+            idempotency.idempotency_key_validate(key)
+        except idempotency.InvalidIdempotencyKey as exc:
+            return problem_response(request, exc.status, exc.code, exc.detail)
+        user_id = self._token_user_id(request)
+        if user_id is None:
+            return self.get_response(request)
+        fingerprint = idempotency.request_fingerprint(
+            method=request.method, path=request.get_full_path(), body=request.body
+        )
+        try:
+            with transaction.atomic():
+                record, stored = idempotency.idempotency_key_claim(
+                    user_id=user_id, key=key, fingerprint=fingerprint
+                )
+                if stored is not None:
+                    replay = HttpResponse(
+                        stored.body, status=stored.status_code, content_type=stored.content_type
+                    )
+                    replay["Idempotent-Replayed"] = "true"
+                    return replay
+                response = self.get_response(request)
+                if not self._stored(response):
+                    transaction.set_rollback(True)
+                    return response
+                idempotency.idempotency_key_store(
+                    record=record,
+                    response=idempotency.StoredResponse(
+                        response.status_code,
+                        response.content.decode(),
+                        response.get("Content-Type", ""),
+                    ),
+                )
+                return response
+        except idempotency.IdempotencyKeyReused as exc:
+            return problem_response(request, exc.status, exc.code, exc.detail)
