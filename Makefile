@@ -29,6 +29,7 @@ install-dev: $(VENV)/.installed-dev
 
 migrate: install .env
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 
 run: migrate
 	$(BIN)/python manage.py seed_catalog

@@ -8,11 +8,19 @@ from users.tests.factories import UserFactory, client_for
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Throttle counters live in the cache; no test inherits another's."""
-    cache.clear()
+def _fresh_cache(request):
+    """Throttle counters live in the cache (a database table without Redis);
+    no test inherits another's."""
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if uses_db:
+        request.getfixturevalue("db")  # honours a transaction=True marker
+        cache.clear()
     yield
-    cache.clear()
+    if uses_db:
+        cache.clear()
 
 
 @pytest.fixture

@@ -19,3 +19,6 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The test client speaks plain HTTP.
+SECURE_SSL_REDIRECT = False

@@ -5,6 +5,7 @@ set -eu
 
 if [ "${RUN_MIGRATIONS:-1}" = "1" ]; then
   python manage.py migrate --noinput
+  python manage.py createcachetable
   python manage.py seed_catalog
 fi
 

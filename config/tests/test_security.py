@@ -1,0 +1,118 @@
+"""Deployment settings, security headers, CORS and logs that keep secrets out."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+
+from config.logging import JsonFormatter, RequestIdFilter
+
+BASE_DIR = Path(settings.BASE_DIR)
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x7#k2!p9@q4$w8%e3^r6&t1*y5(u0)i-o=pLmNbVcXzAsDfGhJkL",
+    "ALLOWED_HOSTS": "api.example.com",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE"}}
+    clean.pop("DEBUG", None)
+    clean.pop("SECRET_KEY", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_passes_without_warnings_in_production_configuration():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = manage("check", env={"DEBUG": "0", "SECRET_KEY": ""})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_throttle_counters_live_in_a_cache_shared_by_processes():
+    backend = caches["default"].__class__.__name__
+
+    assert backend in {"DatabaseCache", "RedisCache"}
+
+
+@pytest.mark.django_db
+def test_security_headers_are_set(api_client):
+    response = api_client.get("/healthz")
+
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.django_db
+def test_cors_allows_only_configured_origins(api_client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+
+    allowed = api_client.options(
+        "/api/v1/me",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+    )
+    refused = api_client.options(
+        "/api/v1/me", HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
+    )
+
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "Access-Control-Allow-Origin" not in refused
+
+
+def log_line(message: str, **extra) -> dict:
+    record = logging.makeLogRecord({"name": "t", "levelname": "INFO", "msg": message, **extra})
+    RequestIdFilter().filter(record)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_log_lines_are_json_with_the_request_id():
+    line = log_line("hello", status_code=201)
+
+    assert line["message"] == "hello"
+    assert line["status_code"] == 201
+    assert "request_id" in line
+
+
+def test_log_lines_never_carry_secrets_passed_as_extras():
+    line = log_line("login", password="hunter2", token="eyJ", access="a", refresh="r")
+
+    assert not {"password", "token", "access", "refresh"} & set(line)
+    assert "hunter2" not in json.dumps(line)
+
+
+@pytest.mark.django_db
+def test_request_logs_carry_the_request_id_and_no_credentials(api_client, caplog):
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        api_client.post(
+            "/api/v1/auth/login",
+            {"email": "a@example.com", "password": "hunter2-secret"},
+            HTTP_X_REQUEST_ID="req-42",
+        )
+
+    formatted = [JsonFormatter().format(r) for r in caplog.records]
+    assert formatted
+    assert all(json.loads(line)["request_id"] == "req-42" for line in formatted)
+    assert not any("hunter2" in line for line in formatted)
