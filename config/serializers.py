@@ -1,20 +1,35 @@
 """Serializer building blocks shared by every app's API."""
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
 
 class StrictInputSerializer(serializers.Serializer):
-    """An input serializer that rejects fields it does not declare, so a typo
-    in a client never passes silently."""
+    """An input serializer that rejects fields it does not declare (a typo in a
+    client never passes silently) and values of the wrong JSON type (DRF would
+    otherwise turn ``5`` into ``"5"`` or ``"5"`` into ``5``)."""
 
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["Unknown field."] for name in unknown}, code="unknown_field"
-                )
-        return super().validate(attrs)
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            errors: dict[str, list[str]] = {}
+            for name in sorted(set(data) - set(self.fields)):
+                errors[name] = ["Unknown field."]
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if value is None or field.read_only:
+                    continue
+                if isinstance(field, serializers.CharField) and not isinstance(value, str):
+                    errors[name] = ["Must be a string."]
+                elif isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+                    errors[name] = ["Must be true or false."]
+                elif isinstance(field, serializers.IntegerField) and (
+                    isinstance(value, bool) or not isinstance(value, int)
+                ):
+                    errors[name] = ["Must be an integer."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 class ProblemSerializer(serializers.Serializer):
