@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import MAX_EMAX, MAX_PREC, ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
 
 StreakStatus = Literal["active", "at_risk", "broken"]
@@ -124,8 +124,11 @@ def multiply_loyalty(amount: int, level: int, limits: Limits = DEFAULT_LIMITS) -
     """Gains grow with level (rounded half up: 5 x 1.1 = 5.5 -> 6); losses do not."""
     if amount <= 0:
         return amount
-    scaled = Decimal(amount) * loyalty_multiplier(level, limits)
-    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    # Exact at any size: the default 28-digit context would round huge gains
+    # half to even first, or refuse to quantize them at all.
+    with localcontext(prec=MAX_PREC, Emax=MAX_EMAX):
+        scaled = Decimal(amount) * loyalty_multiplier(level, limits)
+        return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def apply(

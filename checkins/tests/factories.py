@@ -1,0 +1,15 @@
+import datetime as dt
+
+import factory
+
+from checkins.models import CheckIn
+from users.tests.factories import UserFactory
+
+
+class CheckInFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CheckIn
+
+    user = factory.SubFactory(UserFactory)
+    date = factory.Sequence(lambda n: dt.date(2025, 1, 1) + dt.timedelta(days=n))
+    streak = 1
