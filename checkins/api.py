@@ -51,7 +51,7 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="checkins_list",
-        responses={200: CheckinOutputSerializer(many=True), **problems(400, 401)},
+        responses={200: CheckinOutputSerializer(many=True), **problems(400, 401, 404)},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)

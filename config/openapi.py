@@ -25,3 +25,13 @@ def problems(*statuses: int) -> dict:
         )
         for status in statuses
     }
+
+
+def forbid_unknown_request_fields(result, generator, request, public):
+    """Request bodies reject fields they do not declare (StrictInputSerializer);
+    say so in the schema: ``additionalProperties: false`` on every request
+    component (``COMPONENT_SPLIT_REQUEST`` names them ``...Request``)."""
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+    return result

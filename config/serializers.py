@@ -21,6 +21,14 @@ class StrictInputSerializer(serializers.Serializer):
                     continue
                 if isinstance(field, serializers.CharField) and not isinstance(value, str):
                     errors[name] = ["Must be a string."]
+                elif isinstance(field, serializers.CharField) and (
+                    field.max_length is not None and len(value) > field.max_length
+                ):
+                    # Checked before DRF trims whitespace, so the documented
+                    # maxLength holds for what the client sent.
+                    errors[name] = [
+                        f"Ensure this field has no more than {field.max_length} characters."
+                    ]
                 elif isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
                     errors[name] = ["Must be true or false."]
                 elif isinstance(field, serializers.IntegerField) and (

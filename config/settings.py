@@ -185,7 +185,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {"StreakStatusEnum": "engagement.rules.STREAK_STATUSES"},
+    "ENUM_NAME_OVERRIDES": {
+        "StreakStatusEnum": "engagement.rules.STREAK_STATUSES",
+        "TimezoneEnum": "users.timezones.TIMEZONE_NAMES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.forbid_unknown_request_fields",
+    ],
 }
 
 # --- Engagement rules (the one place their constants live) ------------------------

@@ -19,7 +19,7 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="ledger_list",
-        responses={200: LedgerEntryOutputSerializer(many=True), **problems(400, 401)},
+        responses={200: LedgerEntryOutputSerializer(many=True), **problems(400, 401, 404)},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)

@@ -5,22 +5,20 @@ from rest_framework import serializers
 from config.serializers import StrictInputSerializer
 from engagement.serializers import StateOutputSerializer
 from users.models import User, normalize_email
-from users.timezones import known_timezones
+from users.timezones import TIMEZONE_NAMES, known_timezones
 
 
-class TimezoneField(serializers.CharField):
+class TimezoneField(serializers.ChoiceField):
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 64)
         kwargs.setdefault("help_text", "An IANA time zone name, e.g. Europe/Warsaw.")
-        super().__init__(**kwargs)
+        super().__init__(choices=TIMEZONE_NAMES, **kwargs)
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if value not in known_timezones():
+        if not isinstance(data, str) or data not in known_timezones():
             raise serializers.ValidationError(
-                f"{value!r} is not a known IANA time zone name.", code="invalid_timezone"
+                f"{data!r} is not a known IANA time zone name.", code="invalid_timezone"
             )
-        return value
+        return data
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -33,7 +31,12 @@ class UserOutputSerializer(serializers.Serializer):
 
 class RegisterInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    password = serializers.CharField(
+        min_length=8,
+        max_length=128,
+        trim_whitespace=False,
+        help_text="At least 8 characters; not too common, not all digits, not like the e-mail.",
+    )
     timezone = TimezoneField(required=False, default="UTC")
     display_name = serializers.CharField(max_length=100, required=False, default="")
 

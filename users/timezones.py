@@ -7,9 +7,14 @@ from zoneinfo import ZoneInfo, available_timezones
 from django.core.exceptions import ValidationError
 
 
+# Every IANA name this process knows (the pinned tzdata package), sorted: the
+# choices the API accepts and documents.
+TIMEZONE_NAMES: tuple[str, ...] = tuple(sorted(available_timezones()))
+
+
 @cache
 def known_timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(TIMEZONE_NAMES)
 
 
 def validate_timezone(name: str) -> None:

@@ -115,6 +115,14 @@ def test_history_rejects_a_garbled_cursor(auth_client):
     assert response.json()["code"] == "not_found"
 
 
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "null", "1.5", "٣"])
+def test_history_rejects_a_malformed_page_size(auth_client, page_size):
+    response = auth_client.get("/api/v1/checkins", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert "page_size" in response.json()["errors"]
+
+
 def test_ledger_lists_own_entries_newest_first(user):
     with time_machine.travel(NOON, tick=False):
         client_for(user).post("/api/v1/checkins")
