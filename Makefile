@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate lint format check clean
+.PHONY: run test fuzz install install-dev migrate lint format check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ run: migrate
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# Schemathesis against the running production server and its own OpenAPI schema.
+fuzz: install-dev
+	bash scripts/fuzz.sh
 
 lint: install-dev
 	$(BIN)/ruff check .
