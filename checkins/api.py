@@ -9,12 +9,10 @@ from checkins.serializers import CheckinCreateOutputSerializer, CheckinOutputSer
 from checkins.services import CheckinResult, checkin_create
 from config.openapi import problems
 from config.pagination import NewestDateFirstPagination
-from engagement import rules
-from engagement.serializers import state_data
+from engagement.serializers import state_data, step_meta
 
 
 def checkin_payload(result: CheckinResult) -> dict:
-    step = result.checkin_step
     state = result.state
     state_out = state_data(state, result.today)
     return CheckinCreateOutputSerializer(
@@ -27,16 +25,8 @@ def checkin_payload(result: CheckinResult) -> dict:
                 "status": state_out["streak_status"],
             },
             "freezes_used": result.freezes_used,
-            "unlocked": [
-                {"id": u.reward.id, "title": u.reward.title, "auto_claimed": u.auto_claimed}
-                for u in result.unlocked
-            ],
-            "meta": {
-                "leveled_up": step.leveled_up,
-                "loyalty_multiplier": float(step.loyalty_multiplier),
-                "loyalty_applied": step.loyalty_applied,
-                "applied": rules.Deltas.between(step.before, step.after).as_dict(),
-            },
+            "unlocked": result.unlocked,
+            "meta": step_meta(result.checkin_step),
         }
     ).data
 

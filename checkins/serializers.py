@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from engagement import rules
-from engagement.serializers import DeltasOutputSerializer, StateOutputSerializer
+from engagement.serializers import StateOutputSerializer, StepMetaOutputSerializer
+from rewards.serializers import RewardUnlockedOutputSerializer
 
 
 class CheckinOutputSerializer(serializers.Serializer):
@@ -18,23 +19,12 @@ class StreakOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
 
-class UnlockedRewardOutputSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    title = serializers.CharField()
-    auto_claimed = serializers.BooleanField()
-
-
-class CheckinMetaOutputSerializer(serializers.Serializer):
-    leveled_up = serializers.BooleanField()
-    loyalty_multiplier = serializers.FloatField()
-    loyalty_applied = serializers.IntegerField()
-    applied = DeltasOutputSerializer(help_text="What the check-in itself changed.")
-
-
 class CheckinCreateOutputSerializer(serializers.Serializer):
     checkin = CheckinOutputSerializer()
     state = StateOutputSerializer()
     streak = StreakOutputSerializer()
     freezes_used = serializers.IntegerField()
-    unlocked = UnlockedRewardOutputSerializer(many=True)
-    meta = CheckinMetaOutputSerializer()
+    unlocked = RewardUnlockedOutputSerializer(
+        many=True, help_text="Rewards the check-in unlocked (auto-claimed ones included)."
+    )
+    meta = StepMetaOutputSerializer()

@@ -7,23 +7,39 @@ from rest_framework.routers import SimpleRouter
 
 from checkins.api import CheckinViewSet
 from engagement.api import LedgerViewSet
+from rewards.api import InventoryViewSet, RewardViewSet, ToolViewSet
 from users.api import AuthViewSet, MeViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("auth", AuthViewSet, basename="auth")
 router.register("checkins", CheckinViewSet, basename="checkins")
 router.register("ledger", LedgerViewSet, basename="ledger")
+router.register("rewards", RewardViewSet, basename="rewards")
+router.register("tools", ToolViewSet, basename="tools")
+router.register("inventory", InventoryViewSet, basename="inventory")
 
 
 @require_safe
 def api_root(request: HttpRequest) -> JsonResponse:
     prefix = request.path
-    names = ["auth/register", "auth/login", "auth/refresh", "me", "checkins", "ledger"]
+    names = [
+        "auth/register",
+        "auth/login",
+        "auth/refresh",
+        "me",
+        "checkins",
+        "ledger",
+        "rewards",
+        "tools",
+        "inventory",
+    ]
     return JsonResponse({"links": {name: prefix + name for name in names}})
 
 
 urlpatterns = [
     path("", api_root, name="api-root"),
     path("me", MeViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="me"),
+    # One object, not a list: mapped by hand like /me (buy/use come from the router).
+    path("inventory", InventoryViewSet.as_view({"get": "summary"}), name="inventory"),
     *router.urls,
 ]

@@ -45,3 +45,20 @@ class LedgerEntryOutputSerializer(serializers.Serializer):
     deltas = DeltasOutputSerializer()
     state_after = serializers.DictField()
     created_at = serializers.DateTimeField()
+
+
+class StepMetaOutputSerializer(serializers.Serializer):
+    leveled_up = serializers.BooleanField()
+    loyalty_multiplier = serializers.FloatField()
+    loyalty_applied = serializers.IntegerField()
+    applied = DeltasOutputSerializer(help_text="What the operation itself changed.")
+
+
+def step_meta(step: rules.Transition) -> dict:
+    """The ``meta`` object of a response: what one transition did."""
+    return {
+        "leveled_up": step.leveled_up,
+        "loyalty_multiplier": float(step.loyalty_multiplier),
+        "loyalty_applied": step.loyalty_applied,
+        "applied": step.applied.as_dict(),
+    }

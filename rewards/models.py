@@ -1,8 +1,21 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from rewards.effects import validate_effects
+
+
+def clean_empty_effects(instance: models.Model) -> None:
+    """``blank=True`` lets an empty value skip the field's validators: fine for
+    ``{}`` (no effects), not for ``[]`` or ``""``, which are no effects object."""
+    field = instance._meta.get_field("effects")
+    value = instance.effects
+    if value in field.empty_values:
+        try:
+            validate_effects(value)
+        except ValidationError as exc:
+            raise ValidationError({"effects": exc}) from None
 
 
 class RewardRule(models.TextChoices):
@@ -40,6 +53,10 @@ class Reward(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def clean(self) -> None:
+        super().clean()
+        clean_empty_effects(self)
 
 
 class UserReward(models.Model):
@@ -89,6 +106,10 @@ class Tool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        clean_empty_effects(self)
 
 
 class InventoryItem(models.Model):

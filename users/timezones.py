@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
 
-
 # Every IANA name this process knows (the pinned tzdata package), sorted: the
 # choices the API accepts and documents.
 TIMEZONE_NAMES: tuple[str, ...] = tuple(sorted(available_timezones()))

@@ -1,0 +1,176 @@
+"""HTTP for rewards, the tool shop and the caller's inventory."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.openapi import problems
+from engagement.serializers import state_data, step_meta
+from rewards import selectors, services
+from rewards.serializers import (
+    InventoryOutputSerializer,
+    NoInputSerializer,
+    RewardClaimOutputSerializer,
+    RewardOutputSerializer,
+    ToolBuyOutputSerializer,
+    ToolOutputSerializer,
+    ToolUseOutputSerializer,
+)
+
+REWARD_ID = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The reward's id (a slug)."
+)
+TOOL_ID = OpenApiParameter(
+    "tool_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The tool's id (a slug)."
+)
+
+
+def _no_input(request: Request) -> None:
+    NoInputSerializer(data=request.data).is_valid(raise_exception=True)
+
+
+@extend_schema(tags=["rewards"])
+class RewardViewSet(viewsets.ViewSet):
+    lookup_field = "id"
+
+    @extend_schema(
+        operation_id="rewards_list",
+        description=(
+            "Every active reward with the caller's status (locked, unlocked, claimed) "
+            "and progress towards its threshold."
+        ),
+        responses={200: RewardOutputSerializer(many=True), **problems(401, 429)},
+    )
+    def list(self, request):
+        statuses = selectors.rewards_for_user(user_id=request.user.pk)
+        return Response(RewardOutputSerializer(statuses, many=True).data)
+
+    @extend_schema(
+        operation_id="rewards_claim",
+        description=(
+            "Claim an unlocked reward: its effects apply once (loyalty gains multiplied by "
+            "level). 404 `reward_not_found` for an unknown or inactive id; 409 "
+            "`reward_locked` before it is unlocked, `already_claimed` after."
+        ),
+        parameters=[REWARD_ID],
+        request=None,
+        responses={
+            200: RewardClaimOutputSerializer,
+            **problems(400, 401, 404, 409, 413, 415, 422, 429),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def claim(self, request, id: str):
+        _no_input(request)
+        result = services.reward_claim(user=request.user, reward_id=id)
+        return Response(
+            RewardClaimOutputSerializer(
+                {
+                    "reward": result.reward,
+                    "state": state_data(result.state, result.today),
+                    "unlocked": result.unlocked,
+                    "meta": step_meta(result.step),
+                }
+            ).data
+        )
+
+
+@extend_schema(tags=["shop"])
+class ToolViewSet(viewsets.ViewSet):
+    """The shop catalog is public."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="tools_list",
+        description="The active tools on sale, cheapest first. No authentication.",
+        responses={200: ToolOutputSerializer(many=True), **problems(429)},
+    )
+    def list(self, request):
+        return Response(ToolOutputSerializer(selectors.tools_for_sale(), many=True).data)
+
+
+@extend_schema(tags=["shop"])
+class InventoryViewSet(viewsets.ViewSet):
+    lookup_field = "tool_id"
+
+    @extend_schema(
+        operation_id="inventory_retrieve",
+        description=(
+            "The tools the caller holds (quantity > 0) and the capacity: at most "
+            "`max` distinct tools."
+        ),
+        responses={200: InventoryOutputSerializer, **problems(401, 429)},
+    )
+    def summary(self, request):
+        inventory = selectors.inventory_for_user(user_id=request.user.pk)
+        return Response(
+            InventoryOutputSerializer(
+                {
+                    "capacity": {"max": inventory.capacity_max, "used": inventory.capacity_used},
+                    "items": inventory.items,
+                }
+            ).data
+        )
+
+    @extend_schema(
+        operation_id="inventory_buy",
+        description=(
+            "Buy one of an active tool; loyalty drops by its price (no multiplier). "
+            "404 `tool_not_found`; 409 `inventory_full` when a new tool needs a slot and "
+            "none is free, `insufficient_loyalty` when the price is not covered."
+        ),
+        parameters=[TOOL_ID],
+        request=None,
+        responses={
+            201: ToolBuyOutputSerializer,
+            **problems(400, 401, 404, 409, 413, 415, 422, 429),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def buy(self, request, tool_id: str):
+        _no_input(request)
+        result = services.tool_buy(user=request.user, tool_id=tool_id)
+        return Response(
+            ToolBuyOutputSerializer(
+                {
+                    "item": result.item,
+                    "state": state_data(result.state, result.today),
+                    "unlocked": result.unlocked,
+                }
+            ).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        operation_id="inventory_use",
+        description=(
+            "Use one held tool: quantity drops by one and its effects apply. "
+            "404 `tool_not_found`; 409 `not_in_inventory` when none is held."
+        ),
+        parameters=[TOOL_ID],
+        request=None,
+        responses={
+            200: ToolUseOutputSerializer,
+            **problems(400, 401, 404, 409, 413, 415, 422, 429),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def use(self, request, tool_id: str):
+        _no_input(request)
+        result = services.tool_use(user=request.user, tool_id=tool_id)
+        return Response(
+            ToolUseOutputSerializer(
+                {
+                    "item": result.item,
+                    "state": state_data(result.state, result.today),
+                    "meta": step_meta(result.step),
+                    "unlocked": result.unlocked,
+                }
+            ).data
+        )

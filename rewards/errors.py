@@ -1,0 +1,43 @@
+"""Refusals of the rewards economy and the shop, each with a stable code."""
+
+from config.errors import DomainError, NotFoundError
+
+
+class RewardNotFound(NotFoundError):
+    code = "reward_not_found"
+    default_detail = "No active reward with this id."
+
+
+class RewardLocked(DomainError):
+    status = 409
+    code = "reward_locked"
+    default_detail = "This reward is not unlocked yet."
+
+
+class AlreadyClaimed(DomainError):
+    status = 409
+    code = "already_claimed"
+    default_detail = "This reward has already been claimed."
+
+
+class ToolNotFound(NotFoundError):
+    code = "tool_not_found"
+    default_detail = "No tool with this id."
+
+
+class InsufficientLoyalty(DomainError):
+    status = 409
+    code = "insufficient_loyalty"
+    default_detail = "Not enough loyalty points to buy this tool."
+
+
+class InventoryFull(DomainError):
+    status = 409
+    code = "inventory_full"
+    default_detail = "The inventory holds as many different tools as it can."
+
+
+class NotInInventory(DomainError):
+    status = 409
+    code = "not_in_inventory"
+    default_detail = "You do not hold this tool."

@@ -1,0 +1,33 @@
+"""Reward rules on plain values: which state number a rule reads, and how far
+a state is from a threshold. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engagement import rules
+from rewards.models import RewardRule
+
+
+def rule_values(state: rules.State) -> dict[str, int]:
+    """The state value each reward rule compares with its threshold."""
+    return {
+        RewardRule.STREAK: state.streak,
+        RewardRule.TOTAL_CHECKINS: state.total_checkins,
+        RewardRule.LEVEL: state.level,
+        RewardRule.LONGEST_STREAK: state.longest_streak,
+    }
+
+
+@dataclass(frozen=True)
+class Progress:
+    current: int
+    target: int
+
+
+def progress(*, rule: str, threshold: int, state: rules.State, owned: bool) -> Progress:
+    """How far the state is towards a reward, capped at the target. A reward the
+    user owns is complete for good, even if its value (a streak) fell since."""
+    if owned:
+        return Progress(current=threshold, target=threshold)
+    return Progress(current=min(rule_values(state)[rule], threshold), target=threshold)

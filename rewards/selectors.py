@@ -1,0 +1,101 @@
+"""Reads of the reward catalog, the user's rewards, the shop and the inventory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from engagement import rules
+from engagement.models import UserState
+from rewards.models import InventoryItem, Reward, Tool, UserReward
+from rewards.rules import Progress, progress
+
+RewardStatusName = Literal["locked", "unlocked", "claimed"]
+
+
+@dataclass(frozen=True)
+class RewardStatus:
+    """One catalog reward as one user sees it."""
+
+    reward: Reward
+    status: RewardStatusName
+    unlocked_at: dt.datetime | None
+    claimed_at: dt.datetime | None
+    progress: Progress
+
+
+def reward_status(*, reward: Reward, owned: UserReward | None, state: rules.State) -> RewardStatus:
+    """Pure: a reward, the user's ownership row (if any) and their state."""
+    if owned is None:
+        status: RewardStatusName = "locked"
+    elif owned.claimed_at is None:
+        status = "unlocked"
+    else:
+        status = "claimed"
+    return RewardStatus(
+        reward=reward,
+        status=status,
+        unlocked_at=owned.unlocked_at if owned else None,
+        claimed_at=owned.claimed_at if owned else None,
+        progress=progress(
+            rule=reward.rule, threshold=reward.threshold, state=state, owned=owned is not None
+        ),
+    )
+
+
+def user_rules_state(*, user_id: uuid.UUID) -> rules.State:
+    """The user's state as plain values; the initial state before the row exists."""
+    row = UserState.objects.filter(user_id=user_id).first()
+    return row.as_rules_state() if row else rules.INITIAL_STATE
+
+
+def rewards_for_user(*, user_id: uuid.UUID) -> list[RewardStatus]:
+    """Every active reward with the user's status and progress, in three queries
+    whatever the size of the catalog: rewards, the user's ownership rows, state."""
+    rewards = list(Reward.objects.filter(active=True).order_by("rule", "threshold", "id"))
+    owned = {
+        ur.reward_id: ur for ur in UserReward.objects.filter(user_id=user_id, reward__active=True)
+    }
+    state = user_rules_state(user_id=user_id)
+    return [
+        reward_status(reward=reward, owned=owned.get(reward.pk), state=state) for reward in rewards
+    ]
+
+
+def tools_for_sale() -> QuerySet[Tool]:
+    """The active shop catalog, cheapest first."""
+    return Tool.objects.filter(active=True).order_by("price", "id")
+
+
+def inventory_capacity() -> int:
+    return int(settings.ENGAGEMENT["INVENTORY_CAPACITY"])
+
+
+def inventory_used(*, user_id: uuid.UUID) -> int:
+    """Capacity slots taken: distinct tools the user holds at least one of."""
+    return InventoryItem.objects.filter(user_id=user_id, quantity__gt=0).count()
+
+
+@dataclass(frozen=True)
+class Inventory:
+    capacity_max: int
+    items: list[InventoryItem]
+
+    @property
+    def capacity_used(self) -> int:
+        return len(self.items)
+
+
+def inventory_for_user(*, user_id: uuid.UUID) -> Inventory:
+    """The tools the user holds (quantity > 0), cheapest first, in one query."""
+    items = list(
+        InventoryItem.objects.filter(user_id=user_id, quantity__gt=0)
+        .select_related("tool")
+        .order_by("tool__price", "tool_id")
+    )
+    return Inventory(capacity_max=inventory_capacity(), items=items)
