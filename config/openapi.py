@@ -27,11 +27,17 @@ def problems(*statuses: int) -> dict:
     }
 
 
-def forbid_unknown_request_fields(result, generator, request, public):
-    """Request bodies reject fields they do not declare (StrictInputSerializer);
-    say so in the schema: ``additionalProperties: false`` on every request
-    component (``COMPONENT_SPLIT_REQUEST`` names them ``...Request``)."""
+def describe_strict_requests(result, generator, request, public):
+    """Say in the schema what StrictInputSerializer enforces on request bodies
+    (``COMPONENT_SPLIT_REQUEST`` names their components ``...Request``):
+
+    - ``additionalProperties: false``: undeclared fields are rejected;
+    - strings never contain NUL (DRF refuses it in every CharField)."""
     for name, schema in result.get("components", {}).get("schemas", {}).items():
-        if name.endswith("Request") and schema.get("type") == "object":
-            schema["additionalProperties"] = False
+        if not (name.endswith("Request") and schema.get("type") == "object"):
+            continue
+        schema["additionalProperties"] = False
+        for prop in schema.get("properties", {}).values():
+            if prop.get("type") == "string" and not {"enum", "pattern", "format"} & set(prop):
+                prop["pattern"] = "^[^\\u0000]*$"
     return result

@@ -191,7 +191,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.openapi.forbid_unknown_request_fields",
+        "config.openapi.describe_strict_requests",
     ],
 }
 
