@@ -1,7 +1,7 @@
 """HTTP for check-ins."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from checkins.selectors import checkins_for_user
@@ -11,24 +11,36 @@ from config.openapi import problems
 from config.pagination import NewestDateFirstPagination
 from engagement.serializers import state_data, step_meta
 
+_DATETIME = serializers.DateTimeField()
+
 
 def checkin_payload(result: CheckinResult) -> dict:
+    """The body of a successful check-in, as ``CheckinCreateOutputSerializer``
+    documents it; built directly because this is the hottest path."""
     state = result.state
     state_out = state_data(state, result.today)
-    return CheckinCreateOutputSerializer(
-        {
-            "checkin": result.checkin,
-            "state": state_out,
-            "streak": {
-                "current": state.streak,
-                "longest": state.longest_streak,
-                "status": state_out["streak_status"],
-            },
-            "freezes_used": result.freezes_used,
-            "unlocked": result.unlocked,
-            "meta": step_meta(result.checkin_step),
-        }
-    ).data
+    checkin = result.checkin
+    return {
+        "checkin": {
+            "id": checkin.pk,
+            "date": checkin.date.isoformat(),
+            "streak": checkin.streak,
+            "freezes_used": checkin.freezes_used,
+            "created_at": _DATETIME.to_representation(checkin.created_at),
+        },
+        "state": state_out,
+        "streak": {
+            "current": state.streak,
+            "longest": state.longest_streak,
+            "status": state_out["streak_status"],
+        },
+        "freezes_used": result.freezes_used,
+        "unlocked": [
+            {"id": u.reward.id, "title": u.reward.title, "auto_claimed": u.auto_claimed}
+            for u in result.unlocked
+        ],
+        "meta": step_meta(result.checkin_step),
+    }
 
 
 @extend_schema(tags=["checkins"])

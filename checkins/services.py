@@ -13,7 +13,8 @@ from checkins.models import CheckIn
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import StateChange, limits, state_lock
-from rewards.services import Unlocked, rewards_unlock
+from rewards.services import Unlocked, lock_annotations, rewards_unlock
+from users.authentication import AuthenticatedUser
 from users.models import User
 from users.timezones import local_date
 
@@ -28,7 +29,9 @@ class CheckinResult:
     today: dt.date
 
 
-def checkin_create(*, user: User, now: dt.datetime | None = None) -> CheckinResult:
+def checkin_create(
+    *, user: User | AuthenticatedUser, now: dt.datetime | None = None
+) -> CheckinResult:
     """Check the user in for today in their time zone.
 
     Under the state-row lock: refuse a date that is not after the last one,
@@ -36,9 +39,11 @@ def checkin_create(*, user: User, now: dt.datetime | None = None) -> CheckinResu
     unlock rewards, then write the state and its ledger entries.
     """
     now = now or timezone.now()
-    today = local_date(now, user.timezone)
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
+        # The user's time zone is read with the lock: the date is decided under it.
+        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        today = local_date(now, row.user_timezone)
+        change = StateChange(row)
         try:
             plan = rules.checkin(change.current, today, limits())
         except rules.AlreadyCheckedInRule:

@@ -104,7 +104,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(_db_file.with_name(f".test-{_db_file.name}"))}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
+    _db["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     _db.setdefault("OPTIONS", {}).update(
         {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5)}
     )
@@ -279,4 +279,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django logs every 4xx as a warning; the server's access log already has
+    # them, so by default only 5xx (with their traceback) are logged here.
+    "loggers": {
+        "django.request": {"level": env.str("LOG_LEVEL_REQUESTS", default="ERROR")},
+    },
 }

@@ -20,11 +20,15 @@ class StateOutputSerializer(serializers.Serializer):
 
 
 def state_data(state: UserState, today: dt.date) -> dict:
-    """The ``state`` object of every response that carries one."""
+    """The ``state`` object of every response that carries one, as
+    ``StateOutputSerializer`` documents it. Built directly: it is on every hot
+    path, and a serializer instance per response costs more than the query."""
     plain = state.as_rules_state()
-    return StateOutputSerializer(
-        {**plain.__dict__, "streak_status": rules.streak_status(plain, today)}
-    ).data
+    data: dict = {field: getattr(plain, field) for field in rules.STATE_FIELDS}
+    last = plain.last_checkin_date
+    data["last_checkin_date"] = last.isoformat() if last else None
+    data["streak_status"] = rules.streak_status(plain, today)
+    return data
 
 
 class DeltasOutputSerializer(serializers.Serializer):

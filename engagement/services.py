@@ -4,14 +4,18 @@ transaction, after :func:`state_lock` took the user's state row."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Expression, F
 
 from engagement import rules
+from engagement.errors import AccountUnavailable
 from engagement.models import LedgerEntry, UserState
+from users.models import User
 
 
 @cache
@@ -26,19 +30,41 @@ def state_get_or_create(*, user_id: uuid.UUID) -> UserState:
     return state
 
 
-def state_lock(*, user_id: uuid.UUID) -> UserState:
+def state_lock(
+    *, user_id: uuid.UUID, annotations: Mapping[str, Expression] | None = None
+) -> UserState:
     """Lock the user's state row for the rest of the current transaction.
 
     Every write path starts here, so there is one lock per user and one order.
     On SQLite the IMMEDIATE transaction already holds the database write lock.
+
+    The same statement reads what the caller needs besides the state, so a
+    write costs one round trip before it starts writing: the user's time zone
+    (``user_timezone``; it matters under the lock, where it cannot change
+    underneath), whether the account is active (tokens are trusted without a
+    query, so this is where a deactivated account is stopped), and any
+    ``annotations`` the caller adds (rewards pass the catalog entries the user
+    does not own yet). Raises :class:`AccountUnavailable` for an inactive or
+    deleted user.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("state_lock() must run inside transaction.atomic().")
+    locked = UserState.objects.select_for_update(of=("self",)).annotate(
+        user_timezone=F("user__timezone"),
+        user_is_active=F("user__is_active"),
+        **(annotations or {}),
+    )
     try:
-        return UserState.objects.select_for_update().get(user_id=user_id)
+        row = locked.get(user_id=user_id)
     except UserState.DoesNotExist:
+        # First write of a user who never had a state row (created by staff).
+        if not User.objects.filter(pk=user_id, is_active=True).exists():
+            raise AccountUnavailable() from None
         state_get_or_create(user_id=user_id)
-        return UserState.objects.select_for_update().get(user_id=user_id)
+        row = locked.get(user_id=user_id)
+    if not row.user_is_active:
+        raise AccountUnavailable()
+    return row
 
 
 @dataclass(frozen=True)

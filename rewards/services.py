@@ -11,12 +11,15 @@ use case (check-in, admin grant) opened and locked.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, FilteredRelation, JSONField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
+from config.db import JSONGroupArray
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import StateChange, limits, state_lock
@@ -32,7 +35,7 @@ from rewards.errors import (
 )
 from rewards.models import InventoryItem, Reward, Tool, UserReward
 from rewards.rules import rule_values
-from rewards.selectors import RewardStatus, inventory_capacity, inventory_used, reward_status
+from rewards.selectors import RewardStatus, inventory_capacity, reward_status
 from users.models import User
 from users.timezones import local_date
 
@@ -41,6 +44,7 @@ __all__ = [
     "ToolBuyResult",
     "ToolUseResult",
     "Unlocked",
+    "lock_annotations",
     "reward_claim",
     "rewards_unlock",
     "rule_values",
@@ -55,12 +59,65 @@ class Unlocked:
     auto_claimed: bool
 
 
-def _rewards_newly_met(*, user_id, state: rules.State) -> list[Reward]:
-    met = Q()
-    for rule, value in rule_values(state).items():
-        met |= Q(rule=rule, threshold__lte=value)
-    owned = UserReward.objects.filter(user_id=user_id, reward_id=OuterRef("pk"))
-    return list(Reward.objects.filter(met, active=True).filter(~Exists(owned)).order_by("id"))
+def unowned_rewards() -> Subquery:
+    """The active rewards the locked user does not own yet, as one JSON array,
+    for :func:`state_lock` to read in the same statement as the state row."""
+    owned = UserReward.objects.filter(
+        user_id=OuterRef(OuterRef("user_id")), reward_id=OuterRef("pk")
+    )
+    rows = (
+        Reward.objects.filter(active=True)
+        .filter(~Exists(owned))
+        .order_by()
+        .values("active")  # one group: every row is active
+        .annotate(
+            items=JSONGroupArray(
+                JSONObject(
+                    id="id",
+                    title="title",
+                    rule="rule",
+                    threshold="threshold",
+                    effects="effects",
+                    auto_claim="auto_claim",
+                )
+            )
+        )
+        .values("items")
+    )
+    return Subquery(rows, output_field=JSONField())
+
+
+def lock_annotations() -> dict[str, Subquery]:
+    """What every state-changing use case reads along with the state-row lock."""
+    return {"unowned_rewards": unowned_rewards()}
+
+
+def _candidates(row: UserState) -> list[Reward]:
+    """Active rewards the user does not own: preloaded by the lock when the use
+    case asked for ``lock_annotations()``, read now otherwise."""
+    cached = getattr(row, "_reward_candidates", None)
+    if cached is not None:
+        return cached
+    if not hasattr(row, "unowned_rewards"):
+        owned = UserReward.objects.filter(user_id=row.user_id, reward_id=OuterRef("pk"))
+        return list(Reward.objects.filter(active=True).filter(~Exists(owned)).order_by("id"))
+    rewards = []
+    for item in row.unowned_rewards or []:
+        effects = item["effects"]
+        if isinstance(effects, str):  # SQLite hands nested JSON back as text
+            effects = json.loads(effects)
+        rewards.append(
+            Reward(
+                id=item["id"],
+                title=item["title"],
+                rule=item["rule"],
+                threshold=item["threshold"],
+                effects=effects,
+                auto_claim=bool(item["auto_claim"]),
+                active=True,
+            )
+        )
+    return sorted(rewards, key=lambda reward: reward.id)
 
 
 def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
@@ -70,26 +127,31 @@ def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
     met (at most once per reward in the catalog).
 
     Runs inside the caller's transaction, after the caller locked the state row;
-    call it after the last state change and before ``change.save()``. A reward
-    added to the catalog later unlocks at the user's next state change."""
+    call it after the last state change and before ``change.save()``. The
+    candidates come with the lock (``lock_annotations``), so when nothing is
+    unlocked this costs no query. A reward added to the catalog later unlocks at
+    the user's next state change."""
     user_id = change.row.user_id
+    pending = _candidates(change.row)
     unlocked: list[Unlocked] = []
-    while True:
-        rewards = _rewards_newly_met(user_id=user_id, state=change.current)
-        if not rewards:
-            return unlocked
+    while pending:
+        values = rule_values(change.current)
+        met = [reward for reward in pending if values[reward.rule] >= reward.threshold]
+        if not met:
+            break
+        pending = [reward for reward in pending if reward not in met]
         UserReward.objects.bulk_create(
             [
                 UserReward(
                     user_id=user_id,
-                    reward=reward,
+                    reward_id=reward.pk,
                     unlocked_at=now,
                     claimed_at=now if reward.auto_claim else None,
                 )
-                for reward in rewards
+                for reward in met
             ]
         )
-        for reward in rewards:
+        for reward in met:
             if reward.auto_claim:
                 change.record(
                     LedgerEntry.Kind.REWARD_CLAIM,
@@ -97,8 +159,11 @@ def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
                     rules.apply(change.current, **effects_kwargs(reward.effects), limits=limits()),
                 )
             unlocked.append(Unlocked(reward=reward, auto_claimed=reward.auto_claim))
-        if not any(reward.auto_claim for reward in rewards):
-            return unlocked
+        if not any(reward.auto_claim for reward in met):
+            break
+    # What is still unowned stays known for a later call in the same transaction.
+    change.row._reward_candidates = pending
+    return unlocked
 
 
 # --- Claim --------------------------------------------------------------------------
@@ -122,16 +187,32 @@ def reward_claim(
     claim can never apply the effects twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
-        reward = Reward.objects.filter(pk=reward_id, active=True).first()
+        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        change = StateChange(row)
+        # The reward and the user's ownership of it, in one statement.
+        reward = (
+            Reward.objects.filter(pk=reward_id, active=True)
+            .annotate(
+                own=FilteredRelation("owners", condition=Q(owners__user_id=user.pk)),
+                owned_id=F("own__id"),
+                owned_unlocked_at=F("own__unlocked_at"),
+                owned_claimed_at=F("own__claimed_at"),
+            )
+            .first()
+        )
         if reward is None:
             raise RewardNotFound()
-        owned = UserReward.objects.filter(user_id=user.pk, reward_id=reward.pk).first()
-        if owned is None:
+        if reward.owned_id is None:
             raise RewardLocked()
-        if owned.claimed_at is not None:
+        if reward.owned_claimed_at is not None:
             raise AlreadyClaimed()
-        owned.claimed_at = max(now, owned.unlocked_at)
+        owned = UserReward(
+            id=reward.owned_id,
+            user_id=user.pk,
+            reward=reward,
+            unlocked_at=reward.owned_unlocked_at,
+            claimed_at=max(now, reward.owned_unlocked_at),
+        )
         claimed = UserReward.objects.filter(pk=owned.pk, claimed_at__isnull=True).update(
             claimed_at=owned.claimed_at
         )
@@ -149,7 +230,7 @@ def reward_claim(
         state=state,
         step=step,
         unlocked=unlocked,
-        today=local_date(now, user.timezone),
+        today=local_date(now, row.user_timezone),
     )
 
 
@@ -171,14 +252,12 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
     distinct tools). Then the price must be covered (``insufficient_loyalty``)."""
     now = now or timezone.now()
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
-        tool = Tool.objects.filter(pk=tool_id, active=True).first()
+        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        change = StateChange(row)
+        tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=True)
         if tool is None:
             raise ToolNotFound()
-        item = InventoryItem.objects.filter(user_id=user.pk, tool_id=tool.pk).first()
-        if (item is None or item.quantity == 0) and inventory_used(
-            user_id=user.pk
-        ) >= inventory_capacity():
+        if not tool.held_quantity and tool.slots_used >= inventory_capacity():
             raise InventoryFull()
         if change.current.loyalty < tool.price:
             raise InsufficientLoyalty()
@@ -188,14 +267,16 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
             tool.pk,
             rules.apply(change.current, loyalty=-tool.price, limits=limits()),
         )
-        if item is None:
+        if tool.held_id is None:
             item = InventoryItem.objects.create(user_id=user.pk, tool=tool, quantity=1)
         else:
-            InventoryItem.objects.filter(pk=item.pk).update(
-                quantity=F("quantity") + 1, updated_at=timezone.now()
+            # Exact without re-reading: every inventory write holds the state lock.
+            item = InventoryItem(
+                id=tool.held_id, user_id=user.pk, tool=tool, quantity=tool.held_quantity + 1
             )
-            item.quantity += 1  # exact: every inventory write holds the state lock
-            item.tool = tool
+            InventoryItem.objects.filter(pk=item.pk).update(
+                quantity=F("quantity") + 1, updated_at=now
+            )
         unlocked = rewards_unlock(change=change, now=now)
         state = change.save()
     return ToolBuyResult(
@@ -203,8 +284,29 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
         state=state,
         step=step,
         unlocked=unlocked,
-        today=local_date(now, user.timezone),
+        today=local_date(now, row.user_timezone),
     )
+
+
+def _tool_with_holding(*, user_id, tool_id: str, on_sale: bool) -> Tool | None:
+    """The tool, how many the user holds (``held_id``, ``held_quantity``) and how
+    many inventory slots the user fills (``slots_used``), in one statement."""
+    tools = Tool.objects.filter(pk=tool_id)
+    if on_sale:
+        tools = tools.filter(active=True)
+    slots = (
+        InventoryItem.objects.filter(user_id=user_id, quantity__gt=0)
+        .order_by()
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return tools.annotate(
+        mine=FilteredRelation("holders", condition=Q(holders__user_id=user_id)),
+        held_id=F("mine__id"),
+        held_quantity=Coalesce(F("mine__quantity"), 0),
+        slots_used=Coalesce(Subquery(slots), 0),
+    ).first()
 
 
 @dataclass(frozen=True)
@@ -224,15 +326,21 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
     lock the quantity could never go negative or be spent twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
-        tool = Tool.objects.filter(pk=tool_id).first()
+        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        change = StateChange(row)
+        tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=False)
         if tool is None:
             raise ToolNotFound()
-        taken = InventoryItem.objects.filter(
-            user_id=user.pk, tool_id=tool.pk, quantity__gt=0
-        ).update(quantity=F("quantity") - 1, updated_at=timezone.now())
+        if not tool.held_quantity:
+            raise NotInInventory()
+        taken = InventoryItem.objects.filter(pk=tool.held_id, quantity__gt=0).update(
+            quantity=F("quantity") - 1, updated_at=now
+        )
         if not taken:
             raise NotInInventory()
+        item = InventoryItem(
+            id=tool.held_id, user_id=user.pk, tool=tool, quantity=tool.held_quantity - 1
+        )
         step = change.record(
             LedgerEntry.Kind.TOOL_USE,
             tool.pk,
@@ -240,12 +348,10 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
         )
         unlocked = rewards_unlock(change=change, now=now)
         state = change.save()
-        item = InventoryItem.objects.get(user_id=user.pk, tool_id=tool.pk)
-        item.tool = tool
     return ToolUseResult(
         item=item,
         state=state,
         step=step,
         unlocked=unlocked,
-        today=local_date(now, user.timezone),
+        today=local_date(now, row.user_timezone),
     )

@@ -11,8 +11,8 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from config.openapi import problems
 from config.throttling import LoginRateThrottle, RegisterRateThrottle
+from engagement.models import UserState
 from engagement.serializers import state_data
-from engagement.services import state_get_or_create
 from users import services
 from users.errors import InvalidRefreshToken
 from users.serializers import (
@@ -23,14 +23,14 @@ from users.serializers import (
     MeUpdateInputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
-    UserOutputSerializer,
+    user_data,
 )
 from users.timezones import local_date
 from users.tokens import token_pair
 
 
 def _auth_payload(user) -> dict:
-    return {"user": UserOutputSerializer(user).data, **token_pair(user)}
+    return {"user": user_data(user), **token_pair(user)}
 
 
 @extend_schema(tags=["auth"])
@@ -89,14 +89,13 @@ class AuthViewSet(viewsets.ViewSet):
 class MeViewSet(viewsets.ViewSet):
     """The caller's profile and state."""
 
-    def _payload(self, user) -> dict:
-        state = state_get_or_create(user_id=user.pk)
-        today = local_date(timezone.now(), user.timezone)
-        return {"user": UserOutputSerializer(user).data, "state": state_data(state, today)}
+    def _payload(self, row: UserState) -> dict:
+        today = local_date(timezone.now(), row.user.timezone)
+        return {"user": user_data(row.user), "state": state_data(row, today)}
 
     @extend_schema(operation_id="me_retrieve", responses={200: MeOutputSerializer, **problems(401)})
     def retrieve(self, request):
-        return Response(self._payload(request.user))
+        return Response(self._payload(services.me_load(user_id=request.user.pk)))
 
     @extend_schema(
         operation_id="me_update",
@@ -106,9 +105,10 @@ class MeViewSet(viewsets.ViewSet):
     def partial_update(self, request):
         data = MeUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_update_profile(
-            user=request.user,
+        row = services.me_load(user_id=request.user.pk)
+        row.user = services.user_update_profile(
+            user=row.user,
             timezone_name=data.validated_data.get("timezone"),
             display_name=data.validated_data.get("display_name"),
         )
-        return Response(self._payload(user))
+        return Response(self._payload(row))

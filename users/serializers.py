@@ -29,6 +29,20 @@ class UserOutputSerializer(serializers.Serializer):
     date_joined = serializers.DateTimeField()
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def user_data(user: User) -> dict:
+    """The ``user`` object of a response, as ``UserOutputSerializer`` documents it."""
+    return {
+        "id": str(user.pk),
+        "email": user.email,
+        "display_name": user.display_name,
+        "timezone": user.timezone,
+        "date_joined": _DATETIME.to_representation(user.date_joined),
+    }
+
+
 class RegisterInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(

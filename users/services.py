@@ -11,6 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from engagement.errors import AccountUnavailable
+from engagement.models import UserState
 from engagement.services import state_get_or_create
 from users.errors import EmailTaken, InvalidCredentials, TimezoneChangeTooSoon
 from users.models import User, normalize_email
@@ -70,3 +72,21 @@ def user_update_profile(
             User.objects.filter(pk=user.pk).update(display_name=display_name)
             user.display_name = display_name
     return user
+
+
+def me_load(*, user_id) -> UserState:
+    """The caller's state row with ``.user`` loaded: one query once the state
+    exists; the first call creates it. A deactivated or deleted account is
+    refused (its access token may still be unexpired)."""
+    row = (
+        UserState.objects.select_related("user")
+        .filter(user_id=user_id, user__is_active=True)
+        .first()
+    )
+    if row is None:
+        user = User.objects.filter(pk=user_id, is_active=True).first()
+        if user is None:
+            raise AccountUnavailable()
+        row = state_get_or_create(user_id=user_id)
+        row.user = user
+    return row

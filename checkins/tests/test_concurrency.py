@@ -1,6 +1,7 @@
 """Real threads racing on the real database (SQLite file or PostgreSQL)."""
 
 import pytest
+from django.db.models import F
 from rest_framework.test import APIClient
 
 from checkins.models import CheckIn
@@ -80,8 +81,11 @@ def test_the_unique_constraint_alone_still_refuses_the_race(monkeypatch):
     what stops a second check-in; it still ends in one row and 409s, not 500s."""
     from checkins import services
 
-    def unlocked(*, user_id):
-        return UserState.objects.get(user_id=user_id)
+    def unlocked(*, user_id, annotations):
+        # state_lock's statement without FOR UPDATE
+        return UserState.objects.annotate(
+            user_timezone=F("user__timezone"), user_is_active=F("user__is_active"), **annotations
+        ).get(user_id=user_id)
 
     user = UserFactory()
     UserState.objects.create(user=user)

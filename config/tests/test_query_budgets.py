@@ -1,0 +1,107 @@
+"""Every statement the hot endpoints send, counted: BEGIN, COMMIT and
+savepoints included. The throttle's counters live in Redis in production, not
+in SQL; these tests put them in local memory so that only the endpoint's own
+SQL is counted."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from rewards.tests.factories import (
+    InventoryItemFactory,
+    RewardFactory,
+    ToolFactory,
+    state_grant,
+)
+from users.tests.factories import client_for
+
+pytestmark = pytest.mark.django_db
+
+NOON = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _throttle_counters_outside_sql(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def statements(client, method: str, path: str, expected_status: int) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(client, method)(path)
+    assert response.status_code == expected_status, response.content
+    return [q["sql"] for q in captured.captured_queries]
+
+
+@pytest.fixture
+def catalog():
+    """A catalog large enough that a per-reward query would show."""
+    for i in range(30):
+        RewardFactory(id=f"level_{i}", rule="level", threshold=50 + i)
+    ToolFactory(id="coffee", price=10, effects={"energy": 15})
+
+
+def test_checkin_costs_at_most_6_statements(user, catalog):
+    with time_machine.travel(NOON - dt.timedelta(days=1), tick=False):
+        client_for(user).post("/api/v1/checkins")  # state row exists, like any regular user
+    with time_machine.travel(NOON, tick=False):
+        sql = statements(client_for(user), "post", "/api/v1/checkins", 201)
+
+    # BEGIN, lock (+ time zone + unowned rewards), insert check-in, update state,
+    # insert ledger, COMMIT.
+    assert len(sql) <= 6, "\n".join(sql)
+
+
+def test_duplicate_checkin_costs_at_most_4_statements(user, catalog):
+    with time_machine.travel(NOON, tick=False):
+        client_for(user).post("/api/v1/checkins")
+        sql = statements(client_for(user), "post", "/api/v1/checkins", 409)
+
+    # BEGIN, lock, ROLLBACK; inside the test's own transaction those are
+    # SAVEPOINT, lock, ROLLBACK TO SAVEPOINT, RELEASE SAVEPOINT.
+    assert len(sql) <= 4, "\n".join(sql)
+
+
+def test_me_costs_at_most_2_statements(user, auth_client):
+    auth_client.get("/api/v1/me")  # bootstraps the state row
+
+    sql = statements(auth_client, "get", "/api/v1/me", 200)
+
+    assert len(sql) <= 2, "\n".join(sql)
+
+
+def test_rewards_cost_at_most_3_statements_whatever_the_catalog(user, auth_client, catalog):
+    auth_client.get("/api/v1/me")
+
+    sql = statements(auth_client, "get", "/api/v1/rewards", 200)
+
+    assert len(sql) <= 3, "\n".join(sql)
+
+
+def test_inventory_costs_at_most_2_statements(user, auth_client, catalog):
+    InventoryItemFactory(user=user, tool_id="coffee", quantity=2)
+
+    sql = statements(auth_client, "get", "/api/v1/inventory", 200)
+
+    assert len(sql) <= 2, "\n".join(sql)
+
+
+@pytest.mark.parametrize("held", [0, 1])
+def test_buy_and_use_cost_at_most_7_statements(user, auth_client, catalog, held):
+    state_grant(user, loyalty=100)
+    if held:
+        InventoryItemFactory(user=user, tool_id="coffee", quantity=held)
+
+    buy = statements(auth_client, "post", "/api/v1/inventory/coffee/buy", 201)
+    use = statements(auth_client, "post", "/api/v1/inventory/coffee/use", 200)
+
+    assert len(buy) <= 7, "\n".join(buy)
+    assert len(use) <= 7, "\n".join(use)
+
+
+def test_authentication_costs_no_statement(user, auth_client):
+    sql = statements(auth_client, "get", "/api/v1/checkins", 200)
+
+    assert len(sql) == 1, "\n".join(sql)  # the page of check-ins, nothing for the token
