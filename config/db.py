@@ -4,8 +4,8 @@ from django.db.models import Aggregate, JSONField
 
 
 class JSONGroupArray(Aggregate):
-    """Aggregate rows into one JSON array: ``jsonb_agg`` on PostgreSQL (jsonb, which Django parses like a JSONField),
-    ``json_group_array`` on SQLite."""
+    """Aggregate rows into one JSON array: ``jsonb_agg`` on PostgreSQL (jsonb,
+    which Django parses like any JSONField), ``json_group_array`` on SQLite."""
 
     function = "JSONB_AGG"
     output_field = JSONField()

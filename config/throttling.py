@@ -1,8 +1,73 @@
-"""Rate limits beyond DRF's defaults (rates in settings.REST_FRAMEWORK)."""
+"""Rate limits (rates in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 
-from rest_framework.throttling import SimpleRateThrottle
+Counters live in a cache every worker process shares (Redis, or the database
+cache without it), never in per-process memory.
+"""
+
+import time
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from users.models import normalize_email
+
+
+@cache
+def _redis_client() -> redis.Redis | None:
+    """One client (and connection pool) per process, when Redis is configured."""
+    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+
+
+def counter_incr(key: str, ttl: int) -> int:
+    """Increment a counter that expires ``ttl`` seconds after it was created."""
+    client = _redis_client()
+    if client is not None:
+        # INCR and EXPIRE NX in one round trip.
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl, nx=True)
+        return int(pipe.execute()[0])
+    django_cache.add(key, 0, ttl)
+    try:
+        return django_cache.incr(key)
+    except ValueError:  # expired between add and incr
+        django_cache.add(key, 1, ttl)
+        return 1
+
+
+class UserRateThrottle(BaseThrottle):
+    """Requests per authenticated user in fixed windows (``THROTTLE_USER``).
+
+    One counter increment per request, one cache round trip with Redis (DRF's
+    sliding-log throttle reads and rewrites a list: two round trips and a
+    growing value). A fixed window lets a client burst up to twice the rate
+    across a window boundary, which is fine for a coarse abuse limit.
+    """
+
+    scope = "user"
+
+    def __init__(self):
+        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope]
+        self.num_requests, self.duration = SimpleRateThrottle.parse_rate(None, rate)
+        self._wait = None
+
+    def allow_request(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return True
+        now = time.time()
+        window = int(now // self.duration)
+        key = f"throttle:{self.scope}:{user.pk}:{window}"
+        if counter_incr(key, self.duration) <= self.num_requests:
+            return True
+        self._wait = self.duration - (now % self.duration)
+        return False
+
+    def wait(self) -> float | None:
+        return self._wait
 
 
 class RegisterRateThrottle(SimpleRateThrottle):

@@ -116,3 +116,42 @@ def test_request_logs_carry_the_request_id_and_no_credentials(api_client, caplog
     assert formatted
     assert all(json.loads(line)["request_id"] == "req-42" for line in formatted)
     assert not any("hunter2" in line for line in formatted)
+
+
+@pytest.mark.django_db
+def test_authenticated_requests_are_throttled_per_user(settings):
+    from users.tests.factories import UserFactory, client_for
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "user": "3/min",
+        },
+    }
+    throttled, other = UserFactory(), UserFactory()
+
+    statuses = [client_for(throttled).get("/api/v1/checkins").status_code for _ in range(4)]
+    blocked = client_for(throttled).get("/api/v1/checkins")
+
+    assert statuses == [200, 200, 200, 429]
+    assert blocked.json()["code"] == "throttled"
+    assert 1 <= int(blocked["Retry-After"]) <= 60
+    assert client_for(other).get("/api/v1/checkins").status_code == 200
+
+
+def test_throttle_counters_in_redis_take_one_round_trip_and_expire(settings):
+    from config import throttling
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/13"
+    throttling._redis_client.cache_clear()
+    try:
+        client = throttling._redis_client()
+        client.delete("throttle-test")
+        counts = [throttling.counter_incr("throttle-test", 60) for _ in range(3)]
+        ttl = client.ttl("throttle-test")
+    finally:
+        throttling._redis_client.cache_clear()
+
+    assert counts == [1, 2, 3]
+    assert 0 < ttl <= 60
