@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz install install-dev migrate lint format check clean
+.PHONY: run test fuzz bench install install-dev migrate lint format check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: install-dev
 # Schemathesis against the running production server and its own OpenAPI schema.
 fuzz: install-dev
 	bash scripts/fuzz.sh
+
+# Load test on PostgreSQL (not in CI): needs wrk and pgbench; see docs/PERFORMANCE.md.
+bench: install-dev
+	$(BIN)/python scripts/bench/run.py $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

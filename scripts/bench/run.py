@@ -1,0 +1,473 @@
+"""`make bench`: load-test the production server on PostgreSQL and compare it
+with the database's own ceiling for the same work.
+
+1. Recreates the bench database, migrates, seeds the catalog, and creates
+   N users with their state rows and access tokens directly (no password hashing).
+2. Starts the production server (granian or gunicorn, WEB_CONCURRENCY workers,
+   DEBUG off, throttles lifted) against it.
+3. Drives it with wrk: A successful check-ins (each user once), B GET /me,
+   C GET /rewards, D duplicate check-ins (409); prints req/s, p50/p99, statuses.
+4. Checks that check-in rows equal the successes and runs verify_invariants.
+5. Runs pgbench with the SQL statements one real check-in issues (captured from
+   the service, not written by hand) at the same concurrency, and prints every
+   scenario's ratio to that ceiling.
+
+Not part of CI: figures depend on the machine; see docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+    socket_errors: int
+    exhausted: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def ok_rate(self, status: int) -> float:
+        return self.statuses.get(status, 0) / self.seconds
+
+
+def sh(*args: str, env: dict | None = None, capture: bool = False) -> str:
+    result = subprocess.run(args, env=env, cwd=ROOT, check=True, text=True, capture_output=capture)
+    return result.stdout if capture else ""
+
+
+def bench_user_id(index: int) -> uuid.UUID:
+    """Deterministic ids, so pgbench can name user i as lpad(to_hex(i), 32, '0')::uuid."""
+    return uuid.UUID(int=index)
+
+
+def prepare_database(env: dict, admin_url: str, db_name: str) -> None:
+    sh("psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+    sh("psql", admin_url, "-qc", f"CREATE DATABASE {db_name}")
+    manage = [str(BIN / "python"), "manage.py"]
+    sh(*manage, "migrate", "--noinput", "-v0", env=env)
+    sh(*manage, "createcachetable", env=env)
+    sh(*manage, "seed_catalog", env=env)
+
+
+def create_users(count: int, history_days: int) -> None:
+    """``count`` users with ``history_days`` days of check-ins each, ending
+    ``history_days + 1`` days ago (so today's check-in starts a new streak).
+
+    One template user checks in through the real service; its rows (user,
+    state, check-ins, ledger, rewards) are then copied for every user with
+    INSERT ... SELECT, so a million users take minutes, not hours, and every
+    invariant holds for them as it does for the template.
+    """
+    import datetime as dt
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from checkins.services import checkin_create
+    from users.models import User
+
+    template = User.objects.create(id=bench_user_id(0), email="template@example.com", password="!")
+    start = timezone.now() - dt.timedelta(days=2 * history_days + 1)
+    for day in range(history_days):
+        checkin_create(user=template, now=start + dt.timedelta(days=day))
+    new_id = "lpad(to_hex(i), 32, '0')::uuid"
+    copies = [
+        # users
+        f"""INSERT INTO users_user (id, email, password, display_name, timezone,
+              is_active, is_staff, is_superuser, date_joined)
+            SELECT {new_id}, 'bench' || i || '@example.com', '!', '', 'UTC',
+                   true, false, false, now()
+            FROM generate_series(%(lo)s, %(hi)s) i""",
+        f"""INSERT INTO engagement_userstate (user_id, level, energy, fatigue, loyalty, streak,
+              longest_streak, total_checkins, streak_freezes, last_checkin_date, updated_at)
+            SELECT {new_id}, level, energy, fatigue, loyalty, streak, longest_streak,
+                   total_checkins, streak_freezes, last_checkin_date, updated_at
+            FROM engagement_userstate, generate_series(%(lo)s, %(hi)s) i
+            WHERE user_id = %(template)s""",
+        f"""INSERT INTO checkins_checkin (user_id, date, streak, freezes_used, created_at)
+            SELECT {new_id}, date, streak, freezes_used, created_at
+            FROM checkins_checkin, generate_series(%(lo)s, %(hi)s) i
+            WHERE user_id = %(template)s""",
+        f"""INSERT INTO engagement_ledgerentry (user_id, kind, ref, level, energy, fatigue,
+              loyalty, streak, longest_streak, total_checkins, streak_freezes, state_after,
+              reason, created_at)
+            SELECT {new_id}, kind, ref, level, energy, fatigue, loyalty, streak,
+                   longest_streak, total_checkins, streak_freezes, state_after, reason, created_at
+            FROM engagement_ledgerentry, generate_series(%(lo)s, %(hi)s) i
+            WHERE user_id = %(template)s ORDER BY i, id""",
+        f"""INSERT INTO rewards_userreward (user_id, reward_id, unlocked_at, claimed_at)
+            SELECT {new_id}, reward_id, unlocked_at, claimed_at
+            FROM rewards_userreward, generate_series(%(lo)s, %(hi)s) i
+            WHERE user_id = %(template)s""",
+    ]
+    batch = 50_000
+    for lo in range(1, count + 1, batch):
+        hi = min(lo + batch - 1, count)
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in copies:
+                cursor.execute(sql, {"lo": lo, "hi": hi, "template": template.pk})
+        print(f"   users {hi}/{count}", end="\r", flush=True)
+    print()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def access_tokens(count: int) -> list[str]:
+    """Access tokens of bench users 1..count (signing only, no query)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from users.models import User
+
+    return [str(AccessToken.for_user(User(id=bench_user_id(i)))) for i in range(1, count + 1)]
+
+
+def start_server(kind: str, workers: int, threads: int, port: int, env: dict):
+    if kind == "granian":
+        cmd = [
+            str(BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "config.wsgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--no-ws",
+            "--log-level",
+            "warning",
+        ]
+    elif kind == "gunicorn":
+        cmd = [
+            str(BIN / "gunicorn"),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread" if threads > 1 else "sync",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ]
+    else:
+        raise SystemExit(f"unknown server {kind}")
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("server did not start")
+
+
+def run_wrk(name, *, port, method, path, tokens_file, mode, seconds, connections, threads):
+    env = {
+        **os.environ,
+        "BENCH_METHOD": method,
+        "BENCH_PATH": path,
+        "BENCH_TOKENS": str(tokens_file),
+        "BENCH_MODE": mode,
+        "BENCH_THREADS": str(threads),
+    }
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "scripts/bench/wrk.lua"),
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        env=env,
+        check=True,
+        text=True,
+        capture_output=True,
+    )
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT"))
+    fields = dict(item.split("=") for item in line.split()[1:])
+    statuses = {int(k[7:]): int(v) for k, v in fields.items() if k.startswith("status_")}
+    return Result(
+        name=name,
+        requests=int(fields["requests"]),
+        seconds=int(fields["duration_us"]) / 1e6,
+        p50_ms=int(fields["p50_us"]) / 1000,
+        p99_ms=int(fields["p99_us"]) / 1000,
+        statuses=statuses,
+        socket_errors=int(fields["socket_errors"]),
+        exhausted=int(fields["exhausted"]),
+    )
+
+
+def checkin_transaction_sql(user_index: int) -> str:
+    """The statements of one real check-in, captured, as a pgbench script."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from checkins.services import checkin_create
+    from users.models import User
+
+    user = User.objects.get(id=bench_user_id(user_index))
+    with CaptureQueriesContext(connection) as captured:
+        result = checkin_create(user=user)
+    user_id = bench_user_id(user_index)
+    user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
+    date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
+    statements = []
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        if sql in ("BEGIN", "COMMIT"):
+            continue  # the script's own BEGIN/COMMIT below
+        sql = user_literal.sub("lpad(to_hex(:uid), 32, '0')::uuid", sql)
+        sql = date_literal.sub("('2000-01-01'::date + :day)", sql)
+        if sql.startswith('INSERT INTO "checkins_checkin"'):
+            sql = sql.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING")
+        statements.append(sql)
+    if ":uid" not in " ".join(statements):
+        raise SystemExit("could not find the user id in the captured SQL")
+    header = [
+        "-- The statements of one check-in, captured from checkins.services.checkin_create.",
+        f"\\set uid random(1, {User.objects.count() - 1})",
+        "\\set day random(1, 2000000)",
+        "BEGIN;",
+    ]
+    return "\n".join([*header, *(s.rstrip(";") + ";" for s in statements), "COMMIT;", ""])
+
+
+def run_pgbench(db_url: str, script: Path, seconds: int, connections: int, threads: int):
+    out = sh(
+        "pgbench",
+        "-n",
+        "-c",
+        str(connections),
+        "-j",
+        str(threads),
+        "-T",
+        str(seconds),
+        "-f",
+        str(script),
+        db_url,
+        capture=True,
+    )
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    return tps, latency
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", 40000)))
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "granian"))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 4)))
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--population",
+        type=int,
+        default=int(os.environ.get("BENCH_POPULATION", 0)),
+        help="users in the database (default: --users); e.g. 1000000 for the scale figures",
+    )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=int(os.environ.get("BENCH_HISTORY_DAYS", 10)),
+        help="past check-ins per user",
+    )
+
+    args = parser.parse_args()
+
+    for tool in ("wrk", "pgbench", "psql"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is required (apt-get install wrk postgresql-client)")
+    admin_url = os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    db_name = os.environ.get("BENCH_DB", "engagement_bench")
+    db_url = admin_url.rsplit("/", 1)[0] + "/" + db_name
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-" + uuid.uuid4().hex * 2),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+        "THROTTLE_USER": "100000000/min",
+        "THROTTLE_LOGIN": "100000000/min",
+        "THROTTLE_REGISTER": "100000000/min",
+        "JWT_ACCESS_MINUTES": "240",
+        "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": str(args.workers),
+    }
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+
+    print(f"== preparing {db_name} with {args.users} users", flush=True)
+    prepare_database(env, admin_url, db_name)
+    import django
+
+    django.setup()
+    from django.core.cache import cache
+
+    from checkins.models import CheckIn
+
+    cache.clear()
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    started = time.monotonic()
+    create_users(max(args.population, args.users), args.history_days)
+    print(f"   populated in {time.monotonic() - started:.0f} s")
+    tokens = access_tokens(args.users)
+    checkin_tokens, read_tokens = tokens[:-1000], tokens[-1000:]
+    (work / "checkin.tokens").write_text("\n".join(checkin_tokens) + "\n")
+    (work / "read.tokens").write_text("\n".join(read_tokens) + "\n")
+
+    from django.utils import timezone
+
+    bench_start = timezone.now()
+    server = start_server(args.server, args.workers, args.threads, args.port, env)
+    results: list[Result] = []
+    try:
+        common = dict(
+            port=args.port,
+            connections=args.connections,
+            threads=args.wrk_threads,
+        )
+        print(f"== server: {args.server}, {args.workers} workers x {args.threads} threads")
+        run_wrk(
+            "warm-up",
+            method="GET",
+            path="/api/v1/me",
+            tokens_file=work / "read.tokens",
+            mode="cycle",
+            seconds=3,
+            **common,
+        )
+        a = run_wrk(
+            "A check-in (201)",
+            method="POST",
+            path="/api/v1/checkins",
+            tokens_file=work / "checkin.tokens",
+            mode="once",
+            seconds=args.seconds,
+            **common,
+        )
+        results.append(a)
+        checked_in = CheckIn.objects.filter(created_at__gte=bench_start).values_list(
+            "user_id", flat=True
+        )
+        by_id = {bench_user_id(i + 1): t for i, t in enumerate(tokens)}
+        (work / "dup.tokens").write_text("\n".join(by_id[u] for u in checked_in) + "\n")
+        for name, method, path, file in [
+            ("B GET /me", "GET", "/api/v1/me", "read.tokens"),
+            ("C GET /rewards", "GET", "/api/v1/rewards", "read.tokens"),
+            ("D duplicate check-in (409)", "POST", "/api/v1/checkins", "dup.tokens"),
+        ]:
+            results.append(
+                run_wrk(
+                    name,
+                    method=method,
+                    path=path,
+                    tokens_file=work / file,
+                    mode="cycle",
+                    seconds=args.seconds,
+                    **common,
+                )
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    # Correctness first, on the data the HTTP scenarios wrote.
+    failed = False
+    rows = CheckIn.objects.filter(created_at__gte=bench_start).count()
+    successes = results[0].statuses.get(201, 0)
+    verify = subprocess.run(
+        [str(BIN / "python"), "manage.py", "verify_invariants"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then the ceiling (pgbench writes rows the invariants know nothing about).
+    script = work / "checkin.sql"
+    script.write_text(checkin_transaction_sql(args.users))
+    ceiling, ceiling_latency = run_pgbench(
+        db_url, script, args.seconds, args.connections, args.wrk_threads
+    )
+
+    ok_status = {"A": 201, "B": 200, "C": 200, "D": 409}
+    print()
+    print(
+        f"{'scenario':32} {'req/s':>9} {'ok/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'x ceiling':>9}  statuses"
+    )
+    for r in results:
+        ok = r.ok_rate(ok_status[r.name[0]])
+        bad = {s: n for s, n in r.statuses.items() if s != ok_status[r.name[0]]}
+        failed |= bool(bad) or r.socket_errors > 0 or r.exhausted > 0
+        print(
+            f"{r.name:32} {r.rate:9.0f} {ok:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} "
+            f"{ok / ceiling:9.2f}  {dict(sorted(r.statuses.items()))}"
+            f"{f' socket errors: {r.socket_errors}' if r.socket_errors else ''}"
+            f"{' TOKENS EXHAUSTED' if r.exhausted else ''}"
+        )
+    print(f"{'pgbench check-in ceiling':32} {ceiling:9.0f} {'':9} {ceiling_latency:8.1f}")
+    # wrk stops with up to one request in flight per connection: the server
+    # completes those (rows written) but wrk never reads their 201.
+    in_flight = rows - successes
+    print(
+        f"\ncheck-in rows: {rows}; 201s seen by clients: {successes}; "
+        f"in flight when wrk stopped: {in_flight} (at most {args.connections})"
+    )
+    if not 0 <= in_flight <= args.connections:
+        print("MISMATCH: check-in rows and successes disagree")
+        failed = True
+    if "Unknown command" in verify.stderr:
+        print("verify_invariants: not available")
+    else:
+        print("verify_invariants:", (verify.stdout or verify.stderr).strip().splitlines()[-1:])
+        failed |= verify.returncode != 0
+    shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
