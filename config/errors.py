@@ -6,10 +6,12 @@ into ``application/problem+json`` with the request id.
 """
 
 import logging
+import sys
 from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 
@@ -105,9 +107,28 @@ def _api_exception_problem(request: HttpRequest | None, exc: exceptions.APIExcep
     return problem_response(request, exc.status_code, code, detail, errors=errors, headers=headers)
 
 
+# The database went away (restart, failover, a terminated connection, an
+# exhausted pool): the request was rolled back as a whole, and a retry is the
+# right move. Django discards the broken connection when the request ends.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def database_unavailable(request: HttpRequest | None) -> JsonResponse:
+    return problem_response(
+        request,
+        503,
+        "database_unavailable",
+        "The database is not reachable right now; nothing was changed. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     """DRF ``EXCEPTION_HANDLER``: every known failure becomes a problem response."""
     request = context.get("request")
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+        return database_unavailable(request)
     if isinstance(exc, DomainError):
         return problem_response(request, exc.status, exc.code, exc.detail)
     if isinstance(exc, Http404):
@@ -140,6 +161,10 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Called while Django handles the exception, so it is still in sys.exc_info():
+    # a database outage outside a DRF view (e.g. in a middleware) is a 503 too.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return database_unavailable(request)
     return problem_response(
         request, 500, "internal_error", "An unexpected error occurred; it has been logged."
     )

@@ -1,7 +1,7 @@
 """Every failure, the framework's own included, is a problem+json with a code."""
 
 import pytest
-from django.db.utils import OperationalError
+from django.db.utils import InterfaceError, OperationalError
 from django.test import Client
 
 from checkins.models import CheckIn
@@ -140,3 +140,42 @@ def test_readyz_is_503_problem_when_the_database_is_unreachable(api_client, monk
     monkeypatch.setattr(views, "connection", Unreachable())
 
     assert_problem(api_client.get("/readyz"), 503, "database_unavailable")
+
+
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+def test_a_lost_database_is_a_503_problem_with_retry_after(user, monkeypatch, error):
+    from checkins import api
+    from users.tokens import token_pair
+
+    def lost(**kwargs):
+        raise error("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(api, "checkin_create", lost)
+    client = Client(raise_request_exception=False)
+
+    response = client.post(
+        "/api/v1/checkins", HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}"
+    )
+
+    assert_problem(response, 503, "database_unavailable")
+    assert response["Retry-After"] == "1"
+    assert "closed the connection" not in response.content.decode()
+
+
+def test_a_lost_database_outside_a_view_is_a_503_problem_too(user, monkeypatch):
+    from engagement import idempotency
+    from users.tokens import token_pair
+
+    def lost(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(idempotency, "idempotency_key_claim", lost)
+    client = Client(raise_request_exception=False)
+
+    response = client.post(
+        "/api/v1/checkins",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+
+    assert_problem(response, 503, "database_unavailable")
