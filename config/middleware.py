@@ -1,6 +1,8 @@
 """Request-scoped plumbing that every response needs."""
 
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -14,15 +16,19 @@ from config.errors import problem_response
 from config.request_context import request_id_var
 from engagement import idempotency
 
+access_logger = logging.getLogger("engagement.access")
+
 # A client-sent id is echoed only when it is short and harmless in a log line.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    """Give every request an id (echoing a sane ``X-Request-ID``) and return it."""
+    """Give every request an id (echoing a sane ``X-Request-ID``), return it,
+    and write the access log line (method, path, status, duration, request id)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
+        self.log_access = settings.ACCESS_LOG
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
@@ -31,8 +37,22 @@ class RequestIdMiddleware:
         # Not reset on the way out: Django logs the response (django.request)
         # after the middleware chain has returned, and that line needs the id too.
         request_id_var.set(request_id)
+        started = time.perf_counter()
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        if self.log_access:
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
         return response
 
 

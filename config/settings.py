@@ -263,6 +263,9 @@ STORAGES = {
 # One JSON object per line, each with the request id. Bodies, headers and
 # query strings are never logged, so neither are passwords nor tokens.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+# One line per request from the application (path only: never a query string,
+# which could carry a token). Off in the test suite.
+ACCESS_LOG = env.bool("ACCESS_LOG", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

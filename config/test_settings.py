@@ -22,3 +22,6 @@ STORAGES = {
 
 # The test client speaks plain HTTP.
 SECURE_SSL_REDIRECT = False
+
+# Tests read their logs through caplog; access lines would only be noise.
+ACCESS_LOG = False

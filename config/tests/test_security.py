@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import caches
+from django.http import HttpResponse
+from django.test import RequestFactory
 
 from config.logging import JsonFormatter, RequestIdFilter
 
@@ -155,3 +157,22 @@ def test_throttle_counters_in_redis_take_one_round_trip_and_expire(settings):
 
     assert counts == [1, 2, 3]
     assert 0 < ttl <= 60
+
+
+@pytest.mark.django_db
+def test_every_request_gets_an_access_log_line_with_its_id(api_client, settings, caplog):
+    from config import middleware
+
+    settings.ACCESS_LOG = True
+    handler = middleware.RequestIdMiddleware(lambda request: HttpResponse(status=204))
+    request = RequestFactory().get("/api/v1/me?token=secret", HTTP_X_REQUEST_ID="req-7")
+
+    with caplog.at_level(logging.INFO, logger="engagement.access"):
+        handler(request)
+
+    (record,) = caplog.records
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/api/v1/me", 204)
+    assert line["request_id"] == "req-7"
+    assert line["duration_ms"] >= 0
+    assert "secret" not in json.dumps(line)
