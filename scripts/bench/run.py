@@ -145,43 +145,20 @@ def access_tokens(count: int) -> list[str]:
     return [str(AccessToken.for_user(User(id=bench_user_id(i)))) for i in range(1, count + 1)]
 
 
-def start_server(kind: str, workers: int, threads: int, port: int, env: dict):
-    if kind == "granian":
-        cmd = [
-            str(BIN / "granian"),
-            "--interface",
-            "wsgi",
-            "config.wsgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--blocking-threads",
-            str(threads),
-            "--no-ws",
-            "--log-level",
-            "warning",
-        ]
-    elif kind == "gunicorn":
-        cmd = [
-            str(BIN / "gunicorn"),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread" if threads > 1 else "sync",
-            "--threads",
-            str(threads),
-            "--log-level",
-            "warning",
-        ]
-    else:
-        raise SystemExit(f"unknown server {kind}")
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+def start_server(kind: str, workers: int, threads: int, port: int, env: dict, log: Path):
+    """The production server through bin/serve, as the container runs it."""
+    cmd = [str(ROOT / "bin/serve")]
+    env = {
+        **env,
+        "WEB_SERVER": kind,
+        "WEB_CONCURRENCY": str(workers),
+        "WEB_THREADS": str(threads),
+        "PORT": str(port),
+        "BIND": "127.0.0.1",
+        "PY_BIN": str(BIN),
+    }
+    with log.open("w") as out:
+        server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -360,7 +337,8 @@ def main() -> int:
     from django.utils import timezone
 
     bench_start = timezone.now()
-    server = start_server(args.server, args.workers, args.threads, args.port, env)
+    server_log = work / "server.log"
+    server = start_server(args.server, args.workers, args.threads, args.port, env, server_log)
     results: list[Result] = []
     try:
         common = dict(
@@ -465,6 +443,9 @@ def main() -> int:
     else:
         print("verify_invariants:", (verify.stdout or verify.stderr).strip().splitlines()[-1:])
         failed |= verify.returncode != 0
+    if failed:
+        print("--- server log (last lines)")
+        print("\n".join(server_log.read_text().splitlines()[-20:]))
     shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 
