@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz bench install install-dev migrate lint format check clean
+.PHONY: run test fuzz bench chaos install install-dev migrate lint format check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,7 @@ check: install-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .test-db.sqlite3*
+
+# Fault tests against the production server on PostgreSQL (also run by .ci/run).
+chaos: install-dev
+	$(BIN)/python -m pytest scripts/chaos --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -q

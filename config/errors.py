@@ -15,6 +15,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 
+from config.db import note_database_failure
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -114,6 +116,7 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def database_unavailable(request: HttpRequest | None) -> JsonResponse:
+    note_database_failure()
     return problem_response(
         request,
         503,

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from config.db import recycle_connections_older_than_last_failure
 from config.errors import problem_response
 from config.request_context import request_id_var
 from engagement import idempotency
@@ -37,6 +38,7 @@ class RequestIdMiddleware:
         # Not reset on the way out: Django logs the response (django.request)
         # after the middleware chain has returned, and that line needs the id too.
         request_id_var.set(request_id)
+        recycle_connections_older_than_last_failure()
         started = time.perf_counter()
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
