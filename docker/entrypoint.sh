@@ -1,18 +1,17 @@
 #!/bin/sh
-# Container start: bring the schema and the default catalog up to date, then
-# hand the process over to the WSGI server (exec: it receives the signals).
+# Container start: wait for the database, bring the schema, the cache table and
+# the default catalog up to date, then hand the process over to the WSGI server
+# (exec, so that it receives SIGTERM and drains in-flight requests).
+#   RUN_MIGRATIONS=0        skip migrate/seed (e.g. when a release job does them)
+#   DB_WAIT_SECONDS         how long to wait for the database (default 60)
 set -eu
+cd "$(dirname "$0")/.."
 
+python manage.py wait_for_database --timeout "${DB_WAIT_SECONDS:-60}"
 if [ "${RUN_MIGRATIONS:-1}" = "1" ]; then
   python manage.py migrate --noinput
   python manage.py createcachetable
   python manage.py seed_catalog
 fi
 
-exec gunicorn config.wsgi:application \
-  --bind "0.0.0.0:${PORT:-8000}" \
-  --workers "${WEB_CONCURRENCY:-2}" \
-  --timeout "${GUNICORN_TIMEOUT:-30}" \
-  --graceful-timeout "${GUNICORN_GRACEFUL_TIMEOUT:-30}" \
-  --access-logfile - \
-  --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+exec bin/serve
