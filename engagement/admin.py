@@ -1,11 +1,27 @@
-from django.contrib import admin
+"""State and ledger: read-only. Only services change them (admin actions on the
+user list call the grant services), always under the state lock and with a
+ledger entry."""
 
-from config.admin_mixins import ReadOnlyAdminMixin
+from django.contrib import admin
+from django.contrib.admin.utils import display_for_value
+from django.utils.html import format_html, format_html_join
+
+from config.admin_mixins import (
+    BigTableAdminMixin,
+    NewestInline,
+    ReadOnlyAdminMixin,
+    UserEmailSearchMixin,
+)
+from engagement import rules
 from engagement.models import LedgerEntry, UserState
+
+STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_date", "updated_at")
 
 
 @admin.register(UserState)
-class UserStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class UserStateAdmin(
+    UserEmailSearchMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "user",
         "level",
@@ -19,15 +35,78 @@ class UserStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "last_checkin_date",
     )
     list_select_related = ("user",)
-    search_fields = ("user__email",)
-    show_full_result_count = False
+    raw_id_fields = ("user",)
+    ordering = ("-pk",)  # the primary key (user_id)
+    fields = ("user", *STATE_COLUMNS)
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "user", "kind", "ref", "energy", "fatigue", "loyalty", "created_at")
+class LedgerEntryAdmin(
+    UserEmailSearchMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "kind",
+        "ref",
+        "level",
+        "energy",
+        "fatigue",
+        "loyalty",
+        "streak",
+        "streak_freezes",
+        "short_reason",
+    )
     list_filter = ("kind",)
     list_select_related = ("user",)
-    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
+    ordering = ("-id",)  # the primary key; per user, the (user, -id) index
+    fields = (
+        "id",
+        "user",
+        "kind",
+        "ref",
+        "reason",
+        *rules.STATE_FIELDS,
+        "state_after",
+        "created_at",
+    )
+
+    @admin.display(description="reason")
+    def short_reason(self, entry: LedgerEntry) -> str:
+        return entry.reason if len(entry.reason) <= 60 else entry.reason[:59] + "…"
+
+
+def state_table(state: UserState | None) -> str:
+    """A user's state as a small read-only table for the user's admin page."""
+    if state is None:
+        return "No state yet: it is created at the first check-in or GET /me."
+    rows = format_html_join(
+        "",
+        "<tr><th>{}</th><td>{}</td></tr>",
+        (
+            (field.replace("_", " "), display_for_value(getattr(state, field), "-"))
+            for field in STATE_COLUMNS
+        ),
+    )
+    return format_html('<table class="engagement-state">{}</table>', rows)
+
+
+class LedgerInline(NewestInline):
+    model = LedgerEntry
+    verbose_name_plural = f"ledger (newest {NewestInline.shown})"
     ordering = ("-id",)
-    show_full_result_count = False
+    fields = (
+        "id",
+        "created_at",
+        "kind",
+        "ref",
+        "level",
+        "energy",
+        "fatigue",
+        "loyalty",
+        "streak",
+        "streak_freezes",
+        "reason",
+    )

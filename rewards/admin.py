@@ -1,37 +1,156 @@
-from django.contrib import admin
+"""The reward and tool catalogs (edited by staff, effects validated on save) and
+the read-only ownership and inventory tables."""
 
-from config.admin_mixins import ReadOnlyAdminMixin
+from django import forms
+from django.contrib import admin, messages
+
+from config.admin_mixins import (
+    BigTableAdminMixin,
+    NewestInline,
+    ReadOnlyAdminMixin,
+    UserEmailSearchMixin,
+)
+from rewards.effects import EFFECT_KEYS
 from rewards.models import InventoryItem, Reward, Tool, UserReward
+
+EFFECTS_HELP = (
+    "A JSON object of integers under "
+    + ", ".join(EFFECT_KEYS)
+    + ', e.g. {"loyalty": 10, "streak_freezes": 1}. {} for none. '
+    "Positive loyalty is multiplied by the user's level bonus; everything is clamped to the "
+    "state's bounds."
+)
+
+
+def effects_text(effects: dict) -> str:
+    return ", ".join(f"{key} {value:+d}" for key, value in sorted(effects.items())) or "—"
+
+
+class RewardForm(forms.ModelForm):
+    threshold = forms.IntegerField(min_value=1)
+
+    class Meta:
+        model = Reward
+        fields = (
+            "id",
+            "title",
+            "description",
+            "rule",
+            "threshold",
+            "effects",
+            "auto_claim",
+            "active",
+        )
+        help_texts = {
+            "id": "A permanent slug; it cannot be changed later.",
+            "effects": EFFECTS_HELP,
+            "auto_claim": "Claim it in the same transaction that unlocks it.",
+            "active": "Inactive rewards neither unlock nor can be claimed; ownership stays.",
+        }
+
+
+class ToolForm(forms.ModelForm):
+    price = forms.IntegerField(min_value=0, help_text="In loyalty points (no multiplier).")
+
+    class Meta:
+        model = Tool
+        fields = ("id", "name", "description", "price", "effects", "active")
+        help_texts = {
+            "id": "A permanent slug; it cannot be changed later.",
+            "effects": EFFECTS_HELP,
+            "active": "Inactive tools are off sale; users who hold them can still use them.",
+        }
+
+
+class CatalogAdmin(admin.ModelAdmin):
+    actions = ("make_active", "make_inactive")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id is the primary key: "changing" it in a form would copy the row.
+        return ("id", "created_at") if obj else ("created_at",)
+
+    @admin.display(description="effects")
+    def effects_summary(self, obj) -> str:
+        return effects_text(obj.effects)
+
+    @admin.action(description="Put the selected entries on (active)", permissions=["change"])
+    def make_active(self, request, queryset):
+        self._set_active(request, queryset, active=True)
+
+    @admin.action(description="Take the selected entries off (inactive)", permissions=["change"])
+    def make_inactive(self, request, queryset):
+        self._set_active(request, queryset, active=False)
+
+    def _set_active(self, request, queryset, *, active: bool) -> None:
+        changed = list(queryset.exclude(active=active))
+        queryset.filter(pk__in=[obj.pk for obj in changed]).update(active=active)
+        for obj in changed:
+            self.log_change(request, obj, f"Set active={active}.")
+        state = "active" if active else "inactive"
+        self.message_user(request, f"{len(changed)} entries set {state}.", messages.SUCCESS)
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "rule", "threshold", "effects", "auto_claim", "active")
-    list_filter = ("rule", "auto_claim", "active")
-    search_fields = ("id", "title")
+class RewardAdmin(CatalogAdmin):
+    form = RewardForm
+    list_display = (
+        "id",
+        "title",
+        "rule",
+        "threshold",
+        "effects_summary",
+        "auto_claim",
+        "active",
+    )
+    list_display_links = ("id", "title")
+    list_filter = ("active", "rule", "auto_claim")
+    search_fields = ("id", "title", "description")
+    ordering = ("rule", "threshold", "id")
 
 
 @admin.register(Tool)
-class ToolAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "price", "effects", "active")
+class ToolAdmin(CatalogAdmin):
+    form = ToolForm
+    list_display = ("id", "name", "price", "effects_summary", "active")
+    list_display_links = ("id", "name")
     list_filter = ("active",)
-    search_fields = ("id", "name")
+    search_fields = ("id", "name", "description")
+    ordering = ("price", "id")
 
 
 @admin.register(UserReward)
-class UserRewardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class UserRewardAdmin(
+    UserEmailSearchMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = ("id", "user", "reward", "unlocked_at", "claimed_at")
     list_select_related = ("user", "reward")
     list_filter = ("reward",)
-    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
     ordering = ("-id",)
-    show_full_result_count = False
 
 
 @admin.register(InventoryItem)
-class InventoryItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InventoryItemAdmin(
+    UserEmailSearchMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = ("id", "user", "tool", "quantity", "updated_at")
     list_select_related = ("user", "tool")
-    search_fields = ("user__email",)
+    list_filter = ("tool",)
+    raw_id_fields = ("user",)
     ordering = ("-id",)
-    show_full_result_count = False
+
+
+class UserRewardInline(NewestInline):
+    model = UserReward
+    verbose_name_plural = f"rewards (newest {NewestInline.shown})"
+    ordering = ("-id",)
+    fields = ("reward", "unlocked_at", "claimed_at")
+    list_select_related = ("reward",)
+
+
+class InventoryInline(NewestInline):
+    model = InventoryItem
+    verbose_name_plural = f"inventory (newest {NewestInline.shown})"
+    ordering = ("-id",)
+    fields = ("tool", "quantity", "updated_at")
+    list_select_related = ("tool",)

@@ -41,3 +41,22 @@ class NotInInventory(DomainError):
     status = 409
     code = "not_in_inventory"
     default_detail = "You do not hold this tool."
+
+
+# --- Staff grants and adjustments -------------------------------------------------------
+class ReasonRequired(DomainError):
+    status = 400
+    code = "reason_required"
+    default_detail = "A reason is required for every staff change of a user's state."
+
+
+class InvalidStaffChange(DomainError):
+    status = 400
+    code = "invalid_staff_change"
+    default_detail = "The amounts of this staff change are out of range."
+
+
+class NothingToApply(DomainError):
+    status = 409
+    code = "nothing_to_apply"
+    default_detail = "The state is already at its bounds: this change would change nothing."

@@ -355,3 +355,209 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
         unlocked=unlocked,
         today=local_date(now, row.user_timezone),
     )
+
+
+# --- Staff grants and adjustments -----------------------------------------------------
+# The admin actions and ``manage.py grant`` call these; nothing else changes a state
+# on staff's behalf. Each one locks the state row, records one ``admin_grant`` or
+# ``admin_adjust`` step through ``rules.apply`` (so every bound holds) with the
+# required reason, unlocks what the new state meets and saves, like any use case.
+# (This section's imports are kept here, with it.)
+import dataclasses  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from rewards.effects import EFFECT_LIMIT  # noqa: E402
+from rewards.errors import InvalidStaffChange, NothingToApply, ReasonRequired  # noqa: E402
+from rewards.selectors import inventory_used  # noqa: E402
+
+REASON_MAX_LENGTH = 500
+TOOL_GRANT_MAX_QUANTITY = 100
+
+__all__ += [
+    "REASON_MAX_LENGTH",
+    "TOOL_GRANT_MAX_QUANTITY",
+    "StaffChangeResult",
+    "freezes_grant",
+    "loyalty_grant",
+    "state_adjust",
+    "tool_grant",
+]
+
+
+@dataclass(frozen=True)
+class StaffChangeResult:
+    state: UserState
+    step: rules.Transition
+    unlocked: list[Unlocked]
+    item: InventoryItem | None = None
+
+    def describe(self) -> str:
+        """What changed, e.g. ``loyalty +50`` or ``coffee now x3, unlocked streak_3``."""
+        applied = {k: v for k, v in self.step.applied.as_dict().items() if v}
+        parts = [f"{key} {value:+d}" for key, value in applied.items()]
+        if self.item is not None:
+            parts.append(f"{self.item.tool_id} now x{self.item.quantity}")
+        parts += [f"unlocked {u.reward.pk}" for u in self.unlocked]
+        return ", ".join(parts) or "no change"
+
+
+def staff_limits() -> rules.Limits:
+    """Staff amounts are exact: the level's loyalty multiplier rewards play, not
+    a staff decision, so it is 1 here. Clamping and level-ups apply as always."""
+    return dataclasses.replace(limits(), loyalty_multiplier_step=Decimal(0))
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InvalidStaffChange(f"The reason is longer than {REASON_MAX_LENGTH} characters.")
+    return reason
+
+
+def _check_amount(name: str, value: int, *, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidStaffChange(f"{name} must be an integer from {low} to {high}.")
+
+
+def _staff_state_change(
+    *,
+    user: User,
+    kind: str,
+    ref: str,
+    reason: str,
+    now: dt.datetime,
+    energy: int = 0,
+    fatigue: int = 0,
+    loyalty: int = 0,
+    freezes: int = 0,
+) -> StaffChangeResult:
+    with transaction.atomic():
+        change = StateChange(state_lock(user_id=user.pk))
+        transition = rules.apply(
+            change.current,
+            energy=energy,
+            fatigue=fatigue,
+            loyalty=loyalty,
+            freezes=freezes,
+            limits=staff_limits(),
+        )
+        if transition.applied == rules.Deltas():
+            raise NothingToApply()
+        step = change.record(kind, ref, transition, reason=reason)
+        unlocked = rewards_unlock(change=change, now=now)
+        state = change.save()
+    return StaffChangeResult(state=state, step=step, unlocked=unlocked)
+
+
+def loyalty_grant(
+    *, user: User, amount: int, reason: str, now: dt.datetime | None = None
+) -> StaffChangeResult:
+    """Give ``amount`` (1 to 1,000,000) loyalty points, exactly."""
+    reason = _clean_reason(reason)
+    _check_amount("amount", amount, low=1, high=EFFECT_LIMIT)
+    return _staff_state_change(
+        user=user,
+        kind=LedgerEntry.Kind.ADMIN_GRANT,
+        ref="loyalty",
+        reason=reason,
+        now=now or timezone.now(),
+        loyalty=amount,
+    )
+
+
+def freezes_grant(
+    *, user: User, count: int, reason: str, now: dt.datetime | None = None
+) -> StaffChangeResult:
+    """Give ``count`` streak freezes, up to the maximum a state can hold; the
+    ledger records how many were really added. ``nothing_to_apply`` (409) when
+    the user already holds the maximum."""
+    reason = _clean_reason(reason)
+    _check_amount("count", count, low=1, high=limits().max_freezes)
+    return _staff_state_change(
+        user=user,
+        kind=LedgerEntry.Kind.ADMIN_GRANT,
+        ref="streak_freezes",
+        reason=reason,
+        now=now or timezone.now(),
+        freezes=count,
+    )
+
+
+def state_adjust(
+    *,
+    user: User,
+    reason: str,
+    energy: int = 0,
+    fatigue: int = 0,
+    loyalty: int = 0,
+    freezes: int = 0,
+    now: dt.datetime | None = None,
+) -> StaffChangeResult:
+    """Correct a state by signed deltas through ``rules.apply``: energy and
+    fatigue stay in 0..100 (energy reaching 100 levels up), loyalty never goes
+    below 0, freezes stay in 0..max. Loyalty is exact (no multiplier). The
+    ledger records the applied deltas; ``nothing_to_apply`` (409) when the
+    bounds leave nothing to change."""
+    reason = _clean_reason(reason)
+    deltas = {"energy": energy, "fatigue": fatigue, "loyalty": loyalty, "freezes": freezes}
+    for name, value in deltas.items():
+        _check_amount(name, value, low=-EFFECT_LIMIT, high=EFFECT_LIMIT)
+    if not any(deltas.values()):
+        raise InvalidStaffChange("An adjustment needs at least one non-zero delta.")
+    return _staff_state_change(
+        user=user,
+        kind=LedgerEntry.Kind.ADMIN_ADJUST,
+        ref="adjust",
+        reason=reason,
+        now=now or timezone.now(),
+        **deltas,
+    )
+
+
+def tool_grant(
+    *,
+    user: User,
+    tool_id: str,
+    reason: str,
+    quantity: int = 1,
+    now: dt.datetime | None = None,
+) -> StaffChangeResult:
+    """Put ``quantity`` (1 to 100) of a tool into the user's inventory for free.
+
+    Any tool in the catalog, on sale or not. Capacity holds as in the shop: a
+    tool the user holds stacks; a new one needs a free slot (``inventory_full``,
+    409 -- staff cannot overfill an inventory either). The inventory is written
+    only under the state lock, like every inventory write, and the grant is one
+    ``admin_grant`` ledger entry (ref ``tool:<id> x<quantity>``) with no deltas."""
+    reason = _clean_reason(reason)
+    _check_amount("quantity", quantity, low=1, high=TOOL_GRANT_MAX_QUANTITY)
+    now = now or timezone.now()
+    with transaction.atomic():
+        change = StateChange(state_lock(user_id=user.pk))
+        tool = Tool.objects.filter(pk=tool_id).first()
+        if tool is None:
+            raise ToolNotFound()
+        item = InventoryItem.objects.filter(user_id=user.pk, tool_id=tool.pk).first()
+        if (item is None or item.quantity == 0) and inventory_used(
+            user_id=user.pk
+        ) >= inventory_capacity():
+            raise InventoryFull()
+        step = change.record(
+            LedgerEntry.Kind.ADMIN_GRANT,
+            f"tool:{tool.pk} x{quantity}",
+            rules.apply(change.current, limits=staff_limits()),
+            reason=reason,
+        )
+        if item is None:
+            item = InventoryItem.objects.create(user_id=user.pk, tool=tool, quantity=quantity)
+        else:
+            InventoryItem.objects.filter(pk=item.pk).update(
+                quantity=F("quantity") + quantity, updated_at=timezone.now()
+            )
+            item.quantity += quantity  # exact: every inventory write holds the state lock
+            item.tool = tool
+        unlocked = rewards_unlock(change=change, now=now)
+        state = change.save()
+    return StaffChangeResult(state=state, step=step, unlocked=unlocked, item=item)

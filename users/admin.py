@@ -1,7 +1,24 @@
+"""Users in the admin: searchable by e-mail; the user's page shows their state
+(read-only) and the newest rows of their check-ins, rewards, inventory and
+ledger. States change only through the actions on the user list, which call
+the grant services (locked, through the rules, in the ledger with a reason).
+
+The users *model* is the bottom layer; this admin page composes every app's
+per-user view, so it imports from the apps above (as ``users.services``
+imports ``engagement.services``)."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
+from checkins.admin import CheckInInline
+from config.admin_mixins import BigTableAdminMixin
+from engagement.admin import LedgerInline, state_table
+from engagement.models import UserState
+from rewards.admin import InventoryInline, UserRewardInline
+from rewards.admin_actions import StateActionsMixin
 from users.models import User
 
 
@@ -17,19 +34,46 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
+# Per-user tables of the user's page, with the admin list that holds all of them.
+HISTORY_LISTS = (
+    ("check-ins", "admin:checkins_checkin_changelist"),
+    ("ledger", "admin:engagement_ledgerentry_changelist"),
+    ("rewards", "admin:rewards_userreward_changelist"),
+    ("inventory", "admin:rewards_inventoryitem_changelist"),
+)
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(StateActionsMixin, BigTableAdminMixin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
-    ordering = ("-date_joined",)
-    list_display = ("email", "display_name", "timezone", "is_staff", "date_joined")
+    ordering = ("email",)  # the unique index on email
+    list_display = ("email", "display_name", "timezone", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("email",)
-    show_full_result_count = False
-    readonly_fields = ("id", "date_joined", "last_login", "timezone_changed_at")
+    search_help_text = "Part of an e-mail address."
+    list_per_page = 100
+    readonly_fields = (
+        "id",
+        "date_joined",
+        "last_login",
+        "timezone_changed_at",
+        "engagement_state",
+        "history_links",
+    )
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
         ("Profile", {"fields": ("display_name", "timezone", "timezone_changed_at")}),
+        (
+            "State",
+            {
+                "fields": ("engagement_state", "history_links"),
+                "description": (
+                    "Read-only. To change it, select the user on the user list and use an "
+                    "action (grant loyalty, a tool or freezes, adjust state) with a reason."
+                ),
+            },
+        ),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -37,3 +81,22 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    inlines = (CheckInInline, UserRewardInline, InventoryInline, LedgerInline)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
+
+    @admin.display(description="state")
+    def engagement_state(self, user: User):
+        try:
+            return state_table(user.state)
+        except UserState.DoesNotExist:
+            return state_table(None)
+
+    @admin.display(description="all rows")
+    def history_links(self, user: User):
+        return format_html_join(
+            " · ",
+            '<a href="{}?user={}">{}</a>',
+            ((reverse(name), user.pk, label) for label, name in HISTORY_LISTS),
+        ) or format_html("")

@@ -1,0 +1,139 @@
+"""Every invariant between a state row, its ledger and its check-ins, checked
+for all users in batches: four aggregate queries per batch of users (the
+state rows, the ledger sums, the check-in aggregates, the last check-in's
+streak), each served by a per-user index, never a query per user.
+
+For every user with a state row:
+- ledger replay: initial state + the sum of the ledger's deltas == the row;
+- ``total_checkins`` == the number of check-in rows;
+- ``last_checkin_date`` == the latest check-in's date;
+- ``streak`` == the streak the latest check-in reached (0 without check-ins);
+- ``longest_streak`` == the highest streak of any check-in (0 without).
+And no user has ledger entries or check-ins without a state row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum
+
+from checkins.models import CheckIn
+from engagement import rules
+from engagement.invariants import replay_differences
+from engagement.models import LedgerEntry, UserState
+from users.models import User
+
+
+@dataclass(frozen=True)
+class Violation:
+    user_id: uuid.UUID
+    email: str
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.user_id}) {self.field}: {self.problem}"
+
+
+def _ledger_sums(low, high) -> dict:
+    rows = (
+        LedgerEntry.objects.filter(user_id__gte=low, user_id__lte=high)
+        .values("user_id")
+        .annotate(**{field: Sum(field) for field in rules.STATE_FIELDS})
+        .order_by()
+    )
+    return {row["user_id"]: row for row in rows}
+
+
+def _checkin_aggregates(low, high) -> dict:
+    rows = (
+        CheckIn.objects.filter(user_id__gte=low, user_id__lte=high)
+        .values("user_id")
+        .annotate(count=Count("id"), last_date=Max("date"), longest=Max("streak"))
+        .order_by()
+    )
+    return {row["user_id"]: row for row in rows}
+
+
+def _last_checkin_streaks(low, high) -> dict:
+    latest = CheckIn.objects.filter(user_id=OuterRef("user_id")).order_by("-date").values("date")
+    rows = CheckIn.objects.filter(
+        user_id__gte=low, user_id__lte=high, date=Subquery(latest[:1])
+    ).values_list("user_id", "streak")
+    return dict(rows)
+
+
+def _user_violations(state: dict, sums: dict, checkins: dict | None, last_streak: int | None):
+    def violation(field: str, problem: str) -> Violation:
+        return Violation(state["user_id"], state["user__email"], field, problem)
+
+    for field, replayed, actual in replay_differences(state=state, sums=sums):
+        yield violation(field, f"ledger replays to {replayed}, state has {actual}")
+    count = checkins["count"] if checkins else 0
+    if state["total_checkins"] != count:
+        yield violation(
+            "total_checkins", f"state has {state['total_checkins']}, check-in rows: {count}"
+        )
+    last_date = checkins["last_date"] if checkins else None
+    if state["last_checkin_date"] != last_date:
+        yield violation(
+            "last_checkin_date",
+            f"state has {state['last_checkin_date']}, the latest check-in is {last_date}",
+        )
+    expected_streak = last_streak if last_streak is not None else 0
+    if state["streak"] != expected_streak:
+        yield violation(
+            "streak", f"state has {state['streak']}, the latest check-in reached {expected_streak}"
+        )
+    longest = checkins["longest"] if checkins else 0
+    if state["longest_streak"] != longest:
+        yield violation(
+            "longest_streak",
+            f"state has {state['longest_streak']}, the highest check-in streak is {longest}",
+        )
+
+
+def invariant_violations(
+    *, batch_size: int = 1000, on_batch: Callable[[int], None] | None = None
+) -> Iterator[Violation]:
+    """Yield every violation, batch by batch of users in ``user_id`` order;
+    ``on_batch(n)`` is told after each batch of ``n`` users."""
+    after = None
+    fields = ("user_id", "user__email", *rules.STATE_FIELDS, "last_checkin_date")
+    while True:
+        batch = UserState.objects.order_by("user_id").values(*fields)
+        if after is not None:
+            batch = batch.filter(user_id__gt=after)
+        states = list(batch[:batch_size])
+        if not states:
+            break
+        low, high = states[0]["user_id"], states[-1]["user_id"]
+        sums = _ledger_sums(low, high)
+        checkins = _checkin_aggregates(low, high)
+        last_streaks = _last_checkin_streaks(low, high)
+        for state in states:
+            user_id = state["user_id"]
+            yield from _user_violations(
+                state, sums.get(user_id, {}), checkins.get(user_id), last_streaks.get(user_id)
+            )
+        after = high
+        if on_batch:
+            on_batch(len(states))
+    yield from _rows_without_state()
+
+
+def _rows_without_state() -> Iterator[Violation]:
+    """Users with ledger entries or check-ins but no state row (one query)."""
+    orphans = (
+        User.objects.filter(~Exists(UserState.objects.filter(user_id=OuterRef("pk"))))
+        .filter(
+            Q(Exists(LedgerEntry.objects.filter(user_id=OuterRef("pk"))))
+            | Q(Exists(CheckIn.objects.filter(user_id=OuterRef("pk"))))
+        )
+        .values_list("pk", "email")
+    )
+    for user_id, email in orphans:
+        yield Violation(user_id, email, "state", "ledger entries or check-ins without a state row")

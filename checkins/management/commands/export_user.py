@@ -1,0 +1,41 @@
+"""``manage.py export_user EMAIL``: all of one user's data as JSON."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.core.serializers.json import DjangoJSONEncoder
+
+from checkins.export import user_export
+from users.models import User, normalize_email
+
+
+class Command(BaseCommand):
+    help = (
+        "Write all of one user's data -- profile, state, check-ins, rewards, inventory, "
+        "ledger, idempotency keys -- as one JSON document to stdout or --output. Read-only; "
+        "the password hash and stored response bodies are not included."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("email", help="The user's e-mail address.")
+        parser.add_argument("--output", "-o", type=Path, help="Write to this file instead.")
+        parser.add_argument("--indent", type=int, default=2, help="JSON indent (default 2).")
+
+    def handle(self, *args, email: str, output: Path | None, indent: int, **options):
+        user = User.objects.filter(email=normalize_email(email)).first()
+        if user is None:
+            raise CommandError(f"No user with the e-mail address {email!r}.")
+        data = user_export(user=user)
+        document = json.dumps(data, cls=DjangoJSONEncoder, indent=indent or None)
+        summary = (
+            f"Exported {user.email}: {len(data['checkins'])} check-ins, "
+            f"{len(data['rewards'])} rewards, {len(data['inventory'])} inventory items, "
+            f"{len(data['ledger'])} ledger entries."
+        )
+        if output:
+            output.write_text(document + "\n", encoding="utf-8")
+            self.stdout.write(f"{summary} Written to {output}.")
+        else:
+            self.stdout.write(document)
+            self.stderr.write(summary)  # stdout holds only the JSON

@@ -1,0 +1,253 @@
+"""Operator commands that need check-ins: verify_invariants, simulate, export_user."""
+
+import datetime as dt
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from checkins.models import CheckIn
+from checkins.tests.factories import CheckInFactory
+from engagement.models import IdempotencyKey, LedgerEntry, UserState
+from rewards.catalog import catalog_seed
+from rewards.models import InventoryItem, UserReward
+from rewards.services import tool_grant
+from rewards.tests.factories import (
+    RewardFactory,
+    ToolFactory,
+    UserRewardFactory,
+    checkin_days,
+    state_grant,
+)
+from users.models import User
+from users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+# --- verify_invariants ---------------------------------------------------------------
+def test_verify_invariants_passes_on_clean_data():
+    ann, bob = UserFactory(), UserFactory()
+    checkin_days(ann, 9)
+    state_grant(bob, loyalty=20, freezes=1)
+
+    out, err = run("verify_invariants", "--batch-size", "1")
+
+    assert out == "Checked 2 users: every invariant holds.\n"
+    assert "users [##############################] 2/2 100%" in err
+
+
+def test_verify_invariants_reports_a_corrupted_row_and_exits_1():
+    ann, bob = UserFactory(email="ann@example.com"), UserFactory(email="bob@example.com")
+    checkin_days(ann, 3)
+    checkin_days(bob, 3)
+    UserState.objects.filter(user=bob).update(loyalty=999)
+    out = StringIO()
+
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_invariants", stdout=out, stderr=StringIO())
+
+    assert failure.value.returncode == 1
+    assert str(failure.value) == "Checked 2 users: 1 invariant violations in 1 user."
+    assert out.getvalue() == (
+        f"bob@example.com ({bob.pk}) loyalty: ledger replays to 15, state has 999\n"
+    )
+
+
+def test_verify_invariants_checks_checkins_and_streaks_against_the_rows():
+    user = UserFactory(email="ann@example.com")
+    checkin_days(user, 4)
+    CheckIn.objects.filter(user=user).order_by("-date").first().delete()  # a lost row
+    other = UserFactory(email="cid@example.com")
+    checkin_days(other, 2)
+    CheckIn.objects.filter(user=other).order_by("-date").update(streak=5)  # streaks rewritten
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("verify_invariants", "--no-progress", stdout=out, stderr=StringIO())
+
+    lines = out.getvalue().splitlines()
+    assert sorted(line.split(") ")[1] for line in lines) == sorted(
+        [
+            "total_checkins: state has 4, check-in rows: 3",
+            "last_checkin_date: state has 2026-03-05, the latest check-in is 2026-03-04",
+            "streak: state has 4, the latest check-in reached 3",
+            "longest_streak: state has 4, the highest check-in streak is 3",
+            "streak: state has 2, the latest check-in reached 5",
+            "longest_streak: state has 2, the highest check-in streak is 5",
+        ]
+    )
+
+
+def test_verify_invariants_finds_rows_without_a_state():
+    user = UserFactory(email="ghost@example.com")
+    CheckInFactory(user=user)
+
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("verify_invariants", stdout=out, stderr=StringIO())
+    assert "ghost@example.com" in out.getvalue()
+    assert "without a state row" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("users", "batch_size", "batches"), [(3, 100, 1), (12, 100, 1), (12, 5, 3)]
+)
+def test_verify_invariants_queries_per_batch_not_per_user(
+    users, batch_size, batches, django_assert_num_queries
+):
+    for user in UserFactory.create_batch(users):
+        checkin_days(user, 2)
+
+    # a count for the progress bar; per batch: states, ledger sums, check-in
+    # aggregates, last streaks; the empty batch that ends; users without a state
+    with django_assert_num_queries(1 + 4 * batches + 1 + 1):
+        run("verify_invariants", "--batch-size", str(batch_size))
+
+
+def test_verify_invariants_caps_the_report():
+    users = UserFactory.create_batch(3)
+    for user in users:
+        state_grant(user, loyalty=5)
+    UserState.objects.update(loyalty=1)
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("verify_invariants", "--max-report", "2", stdout=out, stderr=StringIO())
+
+    assert out.getvalue().splitlines()[-1] == "... and 1 more."
+
+
+# --- simulate ------------------------------------------------------------------------
+def test_simulate_fills_the_data_through_the_services_and_the_invariants_hold():
+    catalog_seed()
+
+    out, err = run(
+        "simulate", "--users", "6", "--days", "20", "--seed", "3", "--start", "2026-04-01"
+    )
+
+    assert out.startswith("Simulated 6 users x 20 days (6 users created, 0 reused): ")
+    assert "user-days [" in err
+    assert User.objects.filter(email__endswith="@simulated.invalid").count() == 6
+    checkins = CheckIn.objects.count()
+    assert 40 < checkins < 120
+    assert f": {checkins} check-ins," in out
+    assert CheckIn.objects.filter(date__lt=dt.date(2026, 4, 1)).count() == 0
+    assert CheckIn.objects.filter(date__gt=dt.date(2026, 4, 20)).count() == 0
+    assert UserReward.objects.exists()
+    assert LedgerEntry.objects.filter(kind="tool_buy").exists()
+    # The simulated clock reaches the database layer's own timestamps too.
+    entry = LedgerEntry.objects.filter(kind="checkin").earliest("id")
+    assert entry.created_at.date().isoformat() == entry.ref
+    verify_out, _ = run("verify_invariants")
+    assert verify_out == "Checked 6 users: every invariant holds.\n"
+
+
+def simulated_world() -> list:
+    return [
+        (
+            u.email,
+            u.timezone,
+            u.state.as_rules_state(),
+            list(u.checkins.order_by("date").values_list("date", "streak")),
+            list(u.ledger_entries.order_by("id").values_list("kind", "ref", "loyalty")),
+        )
+        for u in User.objects.filter(email__endswith="@simulated.invalid").order_by("email")
+    ]
+
+
+def test_simulate_is_deterministic_for_a_seed_and_a_rerun_adds_nothing():
+    catalog_seed()
+    args = ("simulate", "--users", "4", "--days", "12", "--seed", "9", "--start", "2026-04-01")
+    run(*args)
+    first = simulated_world()
+
+    out, _ = run(*args)
+
+    assert "(0 users created, 4 reused): 0 check-ins," in out
+    assert simulated_world() == first
+    User.objects.filter(email__endswith="@simulated.invalid").delete()
+    run(*args)
+    assert simulated_world() == first
+
+
+def test_simulate_defaults_end_yesterday():
+    run("simulate", "--users", "2", "--days", "3", "--no-progress")
+
+    assert CheckIn.objects.filter(date__gte=dt.date.today()).count() == 0
+
+
+def test_simulate_refuses_bad_arguments():
+    with pytest.raises(CommandError):
+        run("simulate", "--users", "0")
+    with pytest.raises(CommandError):
+        run("simulate", "--prefix", "a b")
+
+
+# --- export_user ---------------------------------------------------------------------
+def test_export_user_writes_all_of_one_users_data():
+    user = UserFactory(email="ann@example.com", display_name="Ann", timezone="Europe/Warsaw")
+    other = UserFactory()
+    checkin_days(user, 3)
+    checkin_days(other, 1)
+    ToolFactory(id="coffee", name="Coffee")
+    tool_grant(user=user, tool_id="coffee", quantity=2, reason="apology")
+    IdempotencyKey.objects.create(
+        user=user, key="k1", fingerprint="f", status_code=201, created_at=dt.datetime.now(dt.UTC)
+    )
+    UserRewardFactory(user=user, reward=RewardFactory(id="streak_3"))
+
+    out, err = run("export_user", "ANN@example.com")
+
+    data = json.loads(out)
+    assert set(data) == {
+        "format_version",
+        "exported_at",
+        "user",
+        "state",
+        "checkins",
+        "rewards",
+        "inventory",
+        "ledger",
+        "idempotency_keys",
+    }
+    assert data["user"]["email"] == "ann@example.com"
+    assert data["user"]["timezone"] == "Europe/Warsaw"
+    assert "password" not in data["user"]
+    assert data["state"]["total_checkins"] == 3
+    assert [c["date"] for c in data["checkins"]] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert [(r["reward_id"], r["claimed_at"]) for r in data["rewards"]] == [("streak_3", None)]
+    assert [(i["tool_id"], i["quantity"]) for i in data["inventory"]] == [("coffee", 2)]
+    assert [e["kind"] for e in data["ledger"]] == ["checkin"] * 3 + ["admin_grant"]
+    assert data["ledger"][-1]["reason"] == "apology"
+    assert data["idempotency_keys"] == [
+        {"key": "k1", "status_code": 201, "created_at": data["idempotency_keys"][0]["created_at"]}
+    ]
+    assert err.strip() == (
+        "Exported ann@example.com: 3 check-ins, 1 rewards, 1 inventory items, 4 ledger entries."
+    )
+    assert InventoryItem.objects.filter(user=user).count() == 1  # read-only
+
+
+def test_export_user_to_a_file(tmp_path):
+    user = UserFactory(email="ann@example.com")
+    checkin_days(user, 1)
+    target = tmp_path / "ann.json"
+
+    out, _ = run("export_user", "ann@example.com", "--output", str(target))
+
+    assert out.strip().endswith(f"Written to {target}.")
+    assert json.loads(target.read_text())["checkins"][0]["streak"] == 1
+
+
+def test_export_user_of_an_unknown_email_fails():
+    with pytest.raises(CommandError, match="No user"):
+        run("export_user", "nobody@example.com")

@@ -1,0 +1,219 @@
+"""Admin actions on the user list that change states: grant loyalty, a tool or
+streak freezes, or adjust a state. Each asks for its amounts and a required
+reason on an intermediate page, then calls the service once per selected user
+(one transaction each: the state lock, one ledger entry with the reason). A
+user the service refuses (a full inventory, nothing left to apply) is
+reported and changes nothing; the others go through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from config.errors import DomainError
+from engagement.models import MAX_FREEZES
+from rewards.effects import EFFECT_LIMIT
+from rewards.models import Tool
+from rewards.services import (
+    REASON_MAX_LENGTH,
+    TOOL_GRANT_MAX_QUANTITY,
+    StaffChangeResult,
+    freezes_grant,
+    loyalty_grant,
+    state_adjust,
+    tool_grant,
+)
+from users.models import User
+
+# One intermediate page lists the users and each gets its own transaction;
+# larger batches belong to `manage.py grant` in a loop or a script.
+MAX_USERS_PER_ACTION = 100
+GRANT_PERMISSION = "engagement.add_ledgerentry"
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(
+        max_length=REASON_MAX_LENGTH,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Required. Stored with the ledger entry and in the user's admin history.",
+    )
+
+
+class StateActionForm(forms.Form):
+    """Subclasses declare their amounts, then ``reason = reason_field()``."""
+
+    prefix = "grant"
+
+    def apply(self, user: User) -> StaffChangeResult:
+        raise NotImplementedError
+
+
+class LoyaltyGrantForm(StateActionForm):
+    amount = forms.IntegerField(min_value=1, max_value=EFFECT_LIMIT, help_text="Exact, no bonus.")
+    reason = reason_field()
+
+    def apply(self, user: User) -> StaffChangeResult:
+        data = self.cleaned_data
+        return loyalty_grant(user=user, amount=data["amount"], reason=data["reason"])
+
+
+class FreezesGrantForm(StateActionForm):
+    count = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_FREEZES,
+        initial=1,
+        help_text="Up to the maximum a user can hold; the ledger records what fitted.",
+    )
+    reason = reason_field()
+
+    def apply(self, user: User) -> StaffChangeResult:
+        data = self.cleaned_data
+        return freezes_grant(user=user, count=data["count"], reason=data["reason"])
+
+
+class ToolChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Tool) -> str:
+        return f"{obj.name} ({obj.pk})" + ("" if obj.active else ", off sale")
+
+
+class ToolGrantForm(StateActionForm):
+    tool = ToolChoiceField(
+        queryset=Tool.objects.order_by("price", "id"),
+        help_text="Any tool, on sale or not. A new tool needs a free inventory slot.",
+    )
+    quantity = forms.IntegerField(min_value=1, max_value=TOOL_GRANT_MAX_QUANTITY, initial=1)
+    reason = reason_field()
+
+    def apply(self, user: User) -> StaffChangeResult:
+        data = self.cleaned_data
+        return tool_grant(
+            user=user, tool_id=data["tool"].pk, quantity=data["quantity"], reason=data["reason"]
+        )
+
+
+def delta_field() -> forms.IntegerField:
+    return forms.IntegerField(
+        min_value=-EFFECT_LIMIT, max_value=EFFECT_LIMIT, initial=0, required=False
+    )
+
+
+class StateAdjustForm(StateActionForm):
+    energy = delta_field()
+    fatigue = delta_field()
+    loyalty = delta_field()
+    freezes = delta_field()
+    reason = reason_field()
+
+    DELTAS = ("energy", "fatigue", "loyalty", "freezes")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.DELTAS:
+            cleaned[name] = cleaned.get(name) or 0
+        if not any(cleaned[name] for name in self.DELTAS):
+            raise forms.ValidationError("Give at least one non-zero delta.")
+        return cleaned
+
+    def apply(self, user: User) -> StaffChangeResult:
+        data = self.cleaned_data
+        return state_adjust(
+            user=user, reason=data["reason"], **{name: data[name] for name in self.DELTAS}
+        )
+
+
+@dataclass(frozen=True)
+class StateAction:
+    name: str
+    title: str
+    form_class: type[StateActionForm]
+
+
+def run_state_action(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[User],
+    action: StateAction,
+):
+    """First call: the form. Posted back with ``apply``: validate, then one
+    service call per user. An invalid form writes nothing and shows it again."""
+    users = list(queryset.order_by("email")[: MAX_USERS_PER_ACTION + 1])
+    if len(users) > MAX_USERS_PER_ACTION:
+        modeladmin.message_user(
+            request,
+            f"Select at most {MAX_USERS_PER_ACTION} users for one action; nothing was changed.",
+            messages.ERROR,
+        )
+        return None
+    form = action.form_class(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        done, refused = [], []
+        for user in users:
+            try:
+                result = form.apply(user)
+            except DomainError as exc:
+                refused.append(f"{user.email}: {exc.detail}")
+                continue
+            summary = result.describe()
+            modeladmin.log_change(
+                request, user, f"{action.title}: {summary}. Reason: {form.cleaned_data['reason']}"
+            )
+            done.append(f"{user.email} ({summary})")
+        if done:
+            modeladmin.message_user(
+                request, f"{action.title} — done for {len(done)}: {'; '.join(done)}."
+            )
+        if refused:
+            modeladmin.message_user(
+                request,
+                f"{action.title} — refused, nothing changed for {len(refused)}: "
+                f"{'; '.join(refused)}.",
+                messages.ERROR,
+            )
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": action.title,
+        "opts": modeladmin.model._meta,
+        "users": users,
+        "form": form,
+        "action_name": action.name,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/rewards/state_action.html", context)
+
+
+def state_action(name: str, title: str, form_class: type[StateActionForm]) -> Callable:
+    spec = StateAction(name=name, title=title, form_class=form_class)
+
+    def run(modeladmin, request, queryset):
+        return run_state_action(modeladmin, request, queryset, spec)
+
+    run.__name__ = name
+    return admin.action(description=f"{title}…", permissions=["grant"])(run)
+
+
+grant_loyalty = state_action("grant_loyalty", "Grant loyalty", LoyaltyGrantForm)
+grant_tool = state_action("grant_tool", "Grant a tool", ToolGrantForm)
+grant_freezes = state_action("grant_freezes", "Grant streak freezes", FreezesGrantForm)
+adjust_state = state_action("adjust_state", "Adjust state", StateAdjustForm)
+
+STATE_ACTIONS = (grant_loyalty, grant_tool, grant_freezes, adjust_state)
+
+
+class StateActionsMixin:
+    """For the user admin: the state actions, for staff holding the
+    ``engagement.add_ledgerentry`` permission (superusers do)."""
+
+    actions = STATE_ACTIONS
+
+    def has_grant_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(GRANT_PERMISSION)
