@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
+from checkins.statements import insert_checkin
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import StateChange, limits, state_lock
-from rewards.services import Unlocked, lock_annotations, rewards_unlock
+from rewards.services import Unlocked, lock_columns, rewards_unlock
 from users.authentication import AuthenticatedUser
 from users.models import User
 from users.timezones import local_date
@@ -41,7 +42,7 @@ def checkin_create(
     now = now or timezone.now()
     with transaction.atomic():
         # The user's time zone is read with the lock: the date is decided under it.
-        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
         today = local_date(now, row.user_timezone)
         change = StateChange(row)
         try:
@@ -53,18 +54,19 @@ def checkin_create(
             change.record(LedgerEntry.Kind.FREEZE_USED, ref, plan.freeze_step)
         change.record(LedgerEntry.Kind.CHECKIN, ref, plan.checkin_step)
         try:
-            checkin = CheckIn.objects.create(
+            checkin = insert_checkin(
                 user_id=user.pk,
                 date=today,
                 streak=plan.after.streak,
                 freezes_used=plan.freezes_used,
+                now=now,
             )
         except IntegrityError:
             # The (user, date) unique constraint is the backstop behind the lock.
             # Raising leaves the atomic block, which rolls the whole attempt back.
             raise AlreadyCheckedIn() from None
         unlocked = rewards_unlock(change=change, now=now)
-        state = change.save()
+        state = change.save(now)
     return CheckinResult(
         checkin=checkin,
         state=state,

@@ -3,6 +3,7 @@ transaction, after :func:`state_lock` took the user's state row."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,11 +11,11 @@ from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Expression, F
+from django.utils import timezone
 
-from engagement import rules
+from engagement import rules, statements
 from engagement.errors import AccountUnavailable
-from engagement.models import LedgerEntry, UserState
+from engagement.models import UserState
 from users.models import User
 
 
@@ -30,9 +31,7 @@ def state_get_or_create(*, user_id: uuid.UUID) -> UserState:
     return state
 
 
-def state_lock(
-    *, user_id: uuid.UUID, annotations: Mapping[str, Expression] | None = None
-) -> UserState:
+def state_lock(*, user_id: uuid.UUID, extra_columns: Mapping[str, str] | None = None) -> UserState:
     """Lock the user's state row for the rest of the current transaction.
 
     Every write path starts here, so there is one lock per user and one order.
@@ -43,25 +42,19 @@ def state_lock(
     (``user_timezone``; it matters under the lock, where it cannot change
     underneath), whether the account is active (tokens are trusted without a
     query, so this is where a deactivated account is stopped), and any
-    ``annotations`` the caller adds (rewards pass the catalog entries the user
-    does not own yet). Raises :class:`AccountUnavailable` for an inactive or
-    deleted user.
+    ``extra_columns`` the caller adds (rewards pass the catalog entries the
+    user does not own yet). Raises :class:`AccountUnavailable` for an inactive
+    or deleted user.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("state_lock() must run inside transaction.atomic().")
-    locked = UserState.objects.select_for_update(of=("self",)).annotate(
-        user_timezone=F("user__timezone"),
-        user_is_active=F("user__is_active"),
-        **(annotations or {}),
-    )
-    try:
-        row = locked.get(user_id=user_id)
-    except UserState.DoesNotExist:
+    row = statements.select_state_for_update(user_id=user_id, extra_columns=extra_columns)
+    if row is None:
         # First write of a user who never had a state row (created by staff).
         if not User.objects.filter(pk=user_id, is_active=True).exists():
-            raise AccountUnavailable() from None
+            raise AccountUnavailable()
         state_get_or_create(user_id=user_id)
-        row = locked.get(user_id=user_id)
+        row = statements.select_state_for_update(user_id=user_id, extra_columns=extra_columns)
     if not row.user_is_active:
         raise AccountUnavailable()
     return row
@@ -104,22 +97,25 @@ class StateChange:
         self.steps.append(LedgerStep(kind, ref, transition, reason))
         return transition
 
-    def save(self) -> UserState:
+    def save(self, now: dt.datetime | None = None) -> UserState:
+        """Write the state row and one ledger entry per step (two statements)."""
         if not self.steps:
             return self.row
+        now = now or timezone.now()
         self.row.set_from(self.current)
-        self.row.save(update_fields=[*rules.STATE_FIELDS, "last_checkin_date", "updated_at"])
-        LedgerEntry.objects.bulk_create(
-            [
-                LedgerEntry(
-                    user_id=self.row.user_id,
-                    kind=step.kind,
-                    ref=step.ref,
-                    reason=step.reason,
-                    state_after=state_snapshot(step.transition.after),
-                    **step.transition.applied.as_dict(),
+        statements.update_state(row=self.row, now=now)
+        statements.insert_ledger(
+            user_id=self.row.user_id,
+            entries=[
+                (
+                    step.kind,
+                    step.ref,
+                    step.reason,
+                    step.transition.applied.as_dict(),
+                    state_snapshot(step.transition.after),
                 )
                 for step in self.steps
-            ]
+            ],
+            now=now,
         )
         return self.row

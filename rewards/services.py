@@ -14,12 +14,11 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Count, Exists, F, FilteredRelation, JSONField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, JSONObject
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.db import JSONGroupArray
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import StateChange, limits, state_lock
@@ -44,7 +43,7 @@ __all__ = [
     "ToolBuyResult",
     "ToolUseResult",
     "Unlocked",
-    "lock_annotations",
+    "lock_columns",
     "reward_claim",
     "rewards_unlock",
     "rule_values",
@@ -59,37 +58,30 @@ class Unlocked:
     auto_claimed: bool
 
 
-def unowned_rewards() -> Subquery:
-    """The active rewards the locked user does not own yet, as one JSON array,
-    for :func:`state_lock` to read in the same statement as the state row."""
-    owned = UserReward.objects.filter(
-        user_id=OuterRef(OuterRef("user_id")), reward_id=OuterRef("pk")
-    )
-    rows = (
-        Reward.objects.filter(active=True)
-        .filter(~Exists(owned))
-        .order_by()
-        .values("active")  # one group: every row is active
-        .annotate(
-            items=JSONGroupArray(
-                JSONObject(
-                    id="id",
-                    title="title",
-                    rule="rule",
-                    threshold="threshold",
-                    effects="effects",
-                    auto_claim="auto_claim",
-                )
-            )
+def unowned_rewards_sql(vendor: str) -> str:
+    """SQL for the active rewards the locked user (``s.user_id``) does not own
+    yet, as one JSON array, for :func:`state_lock` to read in the same
+    statement as the state row. Built from names only: no value is inlined."""
+    fields = ("id", "title", "rule", "threshold", "effects", "auto_claim")
+    if vendor == "postgresql":
+        pairs = ", ".join(f"'{f}', r.{f}" for f in fields)
+        item, aggregate = f"jsonb_build_object({pairs})", "jsonb_agg"
+    else:
+        # SQLite keeps JSON as text: json() embeds it as JSON, not as a string.
+        pairs = ", ".join(
+            f"'{f}', json(r.{f})" if f == "effects" else f"'{f}', r.{f}" for f in fields
         )
-        .values("items")
+        item, aggregate = f"json_object({pairs})", "json_group_array"
+    rewards, owned = Reward._meta.db_table, UserReward._meta.db_table
+    return (
+        f"(SELECT {aggregate}({item}) FROM {rewards} r WHERE r.active AND NOT EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {owned} o WHERE o.user_id = s.user_id AND o.reward_id = r.id))"
     )
-    return Subquery(rows, output_field=JSONField())
 
 
-def lock_annotations() -> dict[str, Subquery]:
+def lock_columns() -> dict[str, str]:
     """What every state-changing use case reads along with the state-row lock."""
-    return {"unowned_rewards": unowned_rewards()}
+    return {"unowned_rewards": unowned_rewards_sql(connection.vendor)}
 
 
 def _candidates(row: UserState) -> list[Reward]:
@@ -187,7 +179,7 @@ def reward_claim(
     claim can never apply the effects twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
         change = StateChange(row)
         # The reward and the user's ownership of it, in one statement.
         reward = (
@@ -252,7 +244,7 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
     distinct tools). Then the price must be covered (``insufficient_loyalty``)."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
         change = StateChange(row)
         tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=True)
         if tool is None:
@@ -326,7 +318,7 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
     lock the quantity could never go negative or be spent twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = state_lock(user_id=user.pk, annotations=lock_annotations())
+        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
         change = StateChange(row)
         tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=False)
         if tool is None:

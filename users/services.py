@@ -16,6 +16,7 @@ from engagement.models import UserState
 from engagement.services import state_get_or_create
 from users.errors import EmailTaken, InvalidCredentials, TimezoneChangeTooSoon
 from users.models import User, normalize_email
+from users.selectors import me_row
 
 
 def user_register(
@@ -78,11 +79,7 @@ def me_load(*, user_id) -> UserState:
     """The caller's state row with ``.user`` loaded: one query once the state
     exists; the first call creates it. A deactivated or deleted account is
     refused (its access token may still be unexpired)."""
-    row = (
-        UserState.objects.select_related("user")
-        .filter(user_id=user_id, user__is_active=True)
-        .first()
-    )
+    row = me_row(user_id=user_id)
     if row is None:
         user = User.objects.filter(pk=user_id, is_active=True).first()
         if user is None:

@@ -1,7 +1,6 @@
 """Real threads racing on the real database (SQLite file or PostgreSQL)."""
 
 import pytest
-from django.db.models import F
 from rest_framework.test import APIClient
 
 from checkins.models import CheckIn
@@ -79,17 +78,16 @@ def test_parallel_registrations_of_one_email_create_one_user():
 def test_the_unique_constraint_alone_still_refuses_the_race(monkeypatch):
     """Control: take away the state-row lock and the (user, date) constraint is
     what stops a second check-in; it still ends in one row and 409s, not 500s."""
-    from checkins import services
+    from engagement import statements
 
-    def unlocked(*, user_id, annotations):
-        # state_lock's statement without FOR UPDATE
-        return UserState.objects.annotate(
-            user_timezone=F("user__timezone"), user_is_active=F("user__is_active"), **annotations
-        ).get(user_id=user_id)
+    locking_sql = statements._lock_sql
+
+    def without_lock(vendor, extra):
+        return locking_sql(vendor, extra).replace(" FOR UPDATE OF s", "")
 
     user = UserFactory()
     UserState.objects.create(user=user)
-    monkeypatch.setattr(services, "state_lock", unlocked)
+    monkeypatch.setattr(statements, "_lock_sql", without_lock)
     access = token_pair(user)["access"]
 
     responses = run_concurrently(10, lambda _: bearer_client(access).post("/api/v1/checkins"))
