@@ -124,6 +124,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
         }
     }
 else:
@@ -170,6 +171,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Client IPs for the per-IP throttles: REMOTE_ADDR unless told how many
+    # trusted proxies append to X-Forwarded-For (a client could forge it).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -4,6 +4,7 @@ Counters live in a cache every worker process shares (Redis, or the database
 cache without it), never in per-process memory.
 """
 
+import logging
 import time
 from functools import cache
 
@@ -14,11 +15,35 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from users.models import normalize_email
 
+logger = logging.getLogger(__name__)
+
+# A rate limit must not take the API down with it: when the counter store is
+# unreachable the request is let through (and logged), after a short timeout.
+CACHE_UNAVAILABLE = (redis.RedisError, OSError)
+REDIS_TIMEOUT_SECONDS = 0.25
+
 
 @cache
 def _redis_client() -> redis.Redis | None:
     """One client (and connection pool) per process, when Redis is configured."""
-    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+
+
+class FailOpenMixin:
+    """Let the request through when the throttle's cache is unreachable."""
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except CACHE_UNAVAILABLE as exc:
+            logger.warning("Throttle cache unavailable, not limiting: %r", exc)
+            return True
 
 
 def counter_incr(key: str, ttl: int) -> int:
@@ -38,7 +63,7 @@ def counter_incr(key: str, ttl: int) -> int:
         return 1
 
 
-class UserRateThrottle(BaseThrottle):
+class _UserRateThrottle(BaseThrottle):
     """Requests per authenticated user in fixed windows (``THROTTLE_USER``).
 
     One counter increment per request, one cache round trip with Redis (DRF's
@@ -70,7 +95,7 @@ class UserRateThrottle(BaseThrottle):
         return self._wait
 
 
-class RegisterRateThrottle(SimpleRateThrottle):
+class RegisterRateThrottle(FailOpenMixin, SimpleRateThrottle):
     """Registrations per client IP."""
 
     scope = "register"
@@ -79,7 +104,7 @@ class RegisterRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class LoginRateThrottle(SimpleRateThrottle):
+class LoginRateThrottle(FailOpenMixin, SimpleRateThrottle):
     """Login attempts per client IP and e-mail: guessing one account's password
     is slowed without locking its owner out from elsewhere."""
 
@@ -90,3 +115,7 @@ class LoginRateThrottle(SimpleRateThrottle):
         email = normalize_email(email) if isinstance(email, str) else ""
         ident = f"{self.get_ident(request)}:{email}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class UserRateThrottle(FailOpenMixin, _UserRateThrottle):
+    """The per-user limit (``THROTTLE_USER``), failing open like the others."""

@@ -176,3 +176,35 @@ def test_every_request_gets_an_access_log_line_with_its_id(api_client, settings,
     assert line["request_id"] == "req-7"
     assert line["duration_ms"] >= 0
     assert "secret" not in json.dumps(line)
+
+
+@pytest.mark.django_db
+def test_an_unreachable_redis_does_not_take_the_api_down(settings, caplog):
+    from config import throttling
+    from users.tests.factories import UserFactory, client_for
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    throttling._redis_client.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="config.throttling"):
+            response = client_for(UserFactory()).get("/api/v1/checkins")
+    finally:
+        throttling._redis_client.cache_clear()
+
+    assert response.status_code == 200
+    assert "Throttle cache unavailable" in caplog.text
+
+
+@pytest.mark.django_db
+def test_per_ip_throttles_ignore_a_forged_forwarded_for(api_client):
+    body = {"email": "x@example.com", "password": "correct horse battery staple"}
+    statuses = [
+        api_client.post(
+            "/api/v1/auth/register",
+            {**body, "email": f"u{n}@example.com"},
+            HTTP_X_FORWARDED_FOR=f"10.9.9.{n}",
+        ).status_code
+        for n in range(6)
+    ]
+
+    assert statuses == [201] * 5 + [429]
