@@ -9,13 +9,13 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
 from config.db import recycle_connections_older_than_last_failure
 from config.errors import problem_response
 from config.request_context import request_id_var
 from engagement import idempotency
+from users.authentication import access_token_user_id, bearer_token
 
 access_logger = logging.getLogger("engagement.access")
 
@@ -96,18 +96,13 @@ class IdempotencyMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
-        self.jwt = JWTAuthentication()
 
     def _token_user_id(self, request: HttpRequest) -> uuid.UUID | None:
-        header = self.jwt.get_header(request)
-        raw = self.jwt.get_raw_token(header) if header else None
-        if raw is None:
-            return None
         try:
-            token = self.jwt.get_validated_token(raw)
-            return uuid.UUID(str(token[settings.SIMPLE_JWT["USER_ID_CLAIM"]]))
-        except (InvalidToken, TokenError, KeyError, ValueError):
-            return None
+            token = bearer_token(request)
+            return access_token_user_id(token) if token else None
+        except (InvalidToken, AuthenticationFailed):
+            return None  # the view answers 401
 
     def _stored(self, response: HttpResponse) -> bool:
         return (
