@@ -208,3 +208,15 @@ def test_per_ip_throttles_ignore_a_forged_forwarded_for(api_client):
     ]
 
     assert statuses == [201] * 5 + [429]
+
+
+def test_the_per_user_throttle_can_be_switched_off_for_a_gateway():
+    script = (
+        "from rest_framework.settings import api_settings;"
+        "print(api_settings.DEFAULT_THROTTLE_CLASSES)"
+    )
+    on = manage("shell", "-c", script, env={**PRODUCTION_ENV, "THROTTLE_USER": "100/min"})
+    off = manage("shell", "-c", script, env={**PRODUCTION_ENV, "THROTTLE_USER": "off"})
+
+    assert "UserRateThrottle" in on.stdout, on.stderr
+    assert off.stdout.strip() == "[]", off.stderr
