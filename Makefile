@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz bench chaos install install-dev migrate lint format check clean
+.PHONY: run test fuzz bench soak chaos install install-dev migrate lint format check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ fuzz: install-dev
 # Load test on PostgreSQL (not in CI): needs wrk and pgbench; see docs/PERFORMANCE.md.
 bench: install-dev
 	$(BIN)/python scripts/bench/run.py $(BENCH_ARGS)
+
+# Ten minutes of mixed traffic at ~70% of capacity (not in CI).
+soak: install-dev
+	$(BIN)/python scripts/bench/soak.py $(SOAK_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
