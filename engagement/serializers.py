@@ -6,7 +6,9 @@ from engagement import rules
 from engagement.models import LedgerEntry, UserState
 
 
-class StateOutputSerializer(serializers.Serializer):
+class _StateNumbers(serializers.Serializer):
+    """The numeric state fields (rules.STATE_FIELDS), as values or as deltas."""
+
     level = serializers.IntegerField()
     energy = serializers.IntegerField()
     fatigue = serializers.IntegerField()
@@ -15,6 +17,9 @@ class StateOutputSerializer(serializers.Serializer):
     longest_streak = serializers.IntegerField()
     total_checkins = serializers.IntegerField()
     streak_freezes = serializers.IntegerField()
+
+
+class StateOutputSerializer(_StateNumbers):
     last_checkin_date = serializers.DateField(allow_null=True)
     streak_status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
@@ -31,15 +36,8 @@ def state_data(state: UserState, today: dt.date) -> dict:
     return data
 
 
-class DeltasOutputSerializer(serializers.Serializer):
-    level = serializers.IntegerField()
-    energy = serializers.IntegerField()
-    fatigue = serializers.IntegerField()
-    loyalty = serializers.IntegerField()
-    streak = serializers.IntegerField()
-    longest_streak = serializers.IntegerField()
-    total_checkins = serializers.IntegerField()
-    streak_freezes = serializers.IntegerField()
+class DeltasOutputSerializer(_StateNumbers):
+    """Applied changes of the numeric state fields."""
 
 
 class LedgerEntryOutputSerializer(serializers.Serializer):

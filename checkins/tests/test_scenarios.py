@@ -4,7 +4,6 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.db import transaction
 
 from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
@@ -12,7 +11,7 @@ from checkins.services import checkin_create
 from engagement import rules
 from engagement.invariants import ledger_replay_mismatches
 from engagement.models import LedgerEntry, UserState
-from engagement.services import StateChange, limits, state_lock
+from rewards.services import freezes_grant
 from users.services import user_update_profile
 from users.tests.factories import UserFactory, client_for
 
@@ -25,16 +24,8 @@ def at(day: int, hour: int = 12) -> dt.datetime:
 
 
 def grant_freezes(user, count: int) -> None:
-    """Give freezes the way every state change happens: locked, applied, ledgered."""
-    with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
-        change.record(
-            LedgerEntry.Kind.ADMIN_GRANT,
-            "test",
-            rules.apply(change.current, freezes=count, limits=limits()),
-            reason="test setup",
-        )
-        change.save()
+    """Give freezes the way staff do: locked, applied, ledgered."""
+    freezes_grant(user=user, count=count, reason="test setup")
 
 
 def state_of(user) -> UserState:

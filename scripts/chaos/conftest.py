@@ -188,12 +188,10 @@ def burst(jobs, threads: int = 16):
 @pytest.fixture
 def make_users():
     """``make_users(n, loyalty=0)``: users with state rows and access tokens."""
-    from django.db import transaction
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from engagement import rules
-    from engagement.models import LedgerEntry
-    from engagement.services import StateChange, limits, state_get_or_create, state_lock
+    from engagement.services import state_get_or_create
+    from rewards.services import loyalty_grant
     from users.models import User
 
     def make(count: int, loyalty: int = 0):
@@ -203,15 +201,7 @@ def make_users():
             user = User.objects.create(email=f"chaos-{uuid.uuid4().hex}@example.com", password="!")
             state_get_or_create(user_id=user.pk)
             if loyalty:
-                with transaction.atomic():
-                    change = StateChange(state_lock(user_id=user.pk))
-                    change.record(
-                        LedgerEntry.Kind.ADMIN_GRANT,
-                        "chaos",
-                        rules.apply(change.current, loyalty=loyalty, limits=limits()),
-                        reason="fault test setup",
-                    )
-                    change.save()
+                loyalty_grant(user=user, amount=loyalty, reason="fault test setup")
             users.append((user, str(AccessToken.for_user(user))))
         return users
 
