@@ -7,7 +7,12 @@ class CheckIn(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="checkins"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="checkins",
+        # The (user, date) unique index leads with user_id and also serves
+        # newest-first history; a second index would only slow every insert.
+        db_index=False,
     )
     date = models.DateField(help_text="The user's local date of the check-in.")
     streak = models.PositiveIntegerField(help_text="The streak this check-in reached.")

@@ -103,7 +103,10 @@ class LedgerEntry(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ledger_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="ledger_entries",
+        db_index=False,  # served by the (user, -id) index
     )
     kind = models.CharField(max_length=20, choices=LedgerKind.choices)
     ref = models.CharField(
@@ -149,7 +152,10 @@ class IdempotencyKey(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_keys"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="idempotency_keys",
+        db_index=False,  # served by the (user, key) unique index
     )
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")

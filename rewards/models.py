@@ -64,7 +64,10 @@ class UserReward(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rewards"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="rewards",
+        db_index=False,  # served by the (user, reward) unique index
     )
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="owners")
     unlocked_at = models.DateTimeField()
@@ -117,7 +120,10 @@ class InventoryItem(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inventory"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="inventory",
+        db_index=False,  # served by the (user, tool) unique index
     )
     tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="holders")
     quantity = models.IntegerField(default=0)
