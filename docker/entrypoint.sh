@@ -9,9 +9,8 @@ cd "$(dirname "$0")/.."
 
 python manage.py wait_for_database --timeout "${DB_WAIT_SECONDS:-60}"
 if [ "${RUN_MIGRATIONS:-1}" = "1" ]; then
-  python manage.py migrate --noinput
-  python manage.py createcachetable
-  python manage.py seed_catalog
+  # migrate, createcachetable, seed_catalog; instances starting together take turns
+  python manage.py release
 fi
 
 exec bin/serve
