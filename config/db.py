@@ -1,23 +1,10 @@
-"""Database plumbing: expressions the ORM lacks, and connection recycling."""
+"""Database plumbing: recycling connections after a database failure."""
 
 import threading
 
 from django.db import connections
 from django.db.backends.signals import connection_created
-from django.db.models import Aggregate, JSONField
 from django.dispatch import receiver
-
-
-class JSONGroupArray(Aggregate):
-    """Aggregate rows into one JSON array: ``jsonb_agg`` on PostgreSQL (jsonb,
-    which Django parses like any JSONField), ``json_group_array`` on SQLite."""
-
-    function = "JSONB_AGG"
-    output_field = JSONField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return self.as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra_context)
-
 
 # --- Recycling connections after a database failure ------------------------------
 # Connections are persistent and not pinged before use (a round trip per

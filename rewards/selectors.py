@@ -76,11 +76,6 @@ def inventory_capacity() -> int:
     return int(settings.ENGAGEMENT["INVENTORY_CAPACITY"])
 
 
-def inventory_used(*, user_id: uuid.UUID) -> int:
-    """Capacity slots taken: distinct tools the user holds at least one of."""
-    return InventoryItem.objects.filter(user_id=user_id, quantity__gt=0).count()
-
-
 @dataclass(frozen=True)
 class Inventory:
     capacity_max: int

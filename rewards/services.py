@@ -10,9 +10,11 @@ use case (check-in, admin grant) opened and locked.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Subquery
@@ -22,12 +24,15 @@ from django.utils import timezone
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import StateChange, limits, state_lock
-from rewards.effects import effects_kwargs
+from rewards.effects import EFFECT_LIMIT, effects_kwargs
 from rewards.errors import (
     AlreadyClaimed,
     InsufficientLoyalty,
+    InvalidStaffChange,
     InventoryFull,
+    NothingToApply,
     NotInInventory,
+    ReasonRequired,
     RewardLocked,
     RewardNotFound,
     ToolNotFound,
@@ -86,7 +91,7 @@ def lock_columns() -> dict[str, str]:
 
 def _candidates(row: UserState) -> list[Reward]:
     """Active rewards the user does not own: preloaded by the lock when the use
-    case asked for ``lock_annotations()``, read now otherwise."""
+    case asked for ``lock_columns()``, read now otherwise."""
     cached = getattr(row, "_reward_candidates", None)
     if cached is not None:
         return cached
@@ -120,7 +125,7 @@ def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
 
     Runs inside the caller's transaction, after the caller locked the state row;
     call it after the last state change and before ``change.save()``. The
-    candidates come with the lock (``lock_annotations``), so when nothing is
+    candidates come with the lock (``lock_columns``), so when nothing is
     unlocked this costs no query. A reward added to the catalog later unlocks at
     the user's next state change."""
     user_id = change.row.user_id
@@ -216,7 +221,7 @@ def reward_claim(
             rules.apply(change.current, **effects_kwargs(reward.effects), limits=limits()),
         )
         unlocked = rewards_unlock(change=change, now=now)
-        state = change.save()
+        state = change.save(now)
     return RewardClaimResult(
         reward=reward_status(reward=reward, owned=owned, state=change.current),
         state=state,
@@ -249,8 +254,7 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
         tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=True)
         if tool is None:
             raise ToolNotFound()
-        if not tool.held_quantity and tool.slots_used >= inventory_capacity():
-            raise InventoryFull()
+        _inventory_check_room(tool)
         if change.current.loyalty < tool.price:
             raise InsufficientLoyalty()
         # A negative loyalty delta is never multiplied; the check above keeps it whole.
@@ -259,24 +263,35 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
             tool.pk,
             rules.apply(change.current, loyalty=-tool.price, limits=limits()),
         )
-        if tool.held_id is None:
-            item = InventoryItem.objects.create(user_id=user.pk, tool=tool, quantity=1)
-        else:
-            # Exact without re-reading: every inventory write holds the state lock.
-            item = InventoryItem(
-                id=tool.held_id, user_id=user.pk, tool=tool, quantity=tool.held_quantity + 1
-            )
-            InventoryItem.objects.filter(pk=item.pk).update(
-                quantity=F("quantity") + 1, updated_at=now
-            )
+        item = _inventory_add(user_id=user.pk, tool=tool, quantity=1, now=now)
         unlocked = rewards_unlock(change=change, now=now)
-        state = change.save()
+        state = change.save(now)
     return ToolBuyResult(
         item=item,
         state=state,
         step=step,
         unlocked=unlocked,
         today=local_date(now, row.user_timezone),
+    )
+
+
+def _inventory_check_room(tool: Tool) -> None:
+    """A tool the user holds stacks in its slot; a new one needs a free slot.
+    ``tool`` comes from :func:`_tool_with_holding`."""
+    if not tool.held_quantity and tool.slots_used >= inventory_capacity():
+        raise InventoryFull()
+
+
+def _inventory_add(*, user_id, tool: Tool, quantity: int, now: dt.datetime) -> InventoryItem:
+    """Add ``quantity`` of a tool read by :func:`_tool_with_holding`. Exact
+    without re-reading: every inventory write holds the user's state lock."""
+    if tool.held_id is None:
+        return InventoryItem.objects.create(user_id=user_id, tool=tool, quantity=quantity)
+    InventoryItem.objects.filter(pk=tool.held_id).update(
+        quantity=F("quantity") + quantity, updated_at=now
+    )
+    return InventoryItem(
+        id=tool.held_id, user_id=user_id, tool=tool, quantity=tool.held_quantity + quantity
     )
 
 
@@ -339,7 +354,7 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
             rules.apply(change.current, **effects_kwargs(tool.effects), limits=limits()),
         )
         unlocked = rewards_unlock(change=change, now=now)
-        state = change.save()
+        state = change.save(now)
     return ToolUseResult(
         item=item,
         state=state,
@@ -354,13 +369,6 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
 # on staff's behalf. Each one locks the state row, records one ``admin_grant`` or
 # ``admin_adjust`` step through ``rules.apply`` (so every bound holds) with the
 # required reason, unlocks what the new state meets and saves, like any use case.
-# (This section's imports are kept here, with it.)
-import dataclasses  # noqa: E402
-from decimal import Decimal  # noqa: E402
-
-from rewards.effects import EFFECT_LIMIT  # noqa: E402
-from rewards.errors import InvalidStaffChange, NothingToApply, ReasonRequired  # noqa: E402
-from rewards.selectors import inventory_used  # noqa: E402
 
 REASON_MAX_LENGTH = 500
 TOOL_GRANT_MAX_QUANTITY = 100
@@ -426,7 +434,7 @@ def _staff_state_change(
     freezes: int = 0,
 ) -> StaffChangeResult:
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
+        change = StateChange(state_lock(user_id=user.pk, extra_columns=lock_columns()))
         transition = rules.apply(
             change.current,
             energy=energy,
@@ -439,7 +447,7 @@ def _staff_state_change(
             raise NothingToApply()
         step = change.record(kind, ref, transition, reason=reason)
         unlocked = rewards_unlock(change=change, now=now)
-        state = change.save()
+        state = change.save(now)
     return StaffChangeResult(state=state, step=step, unlocked=unlocked)
 
 
@@ -527,29 +535,18 @@ def tool_grant(
     _check_amount("quantity", quantity, low=1, high=TOOL_GRANT_MAX_QUANTITY)
     now = now or timezone.now()
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
-        tool = Tool.objects.filter(pk=tool_id).first()
+        change = StateChange(state_lock(user_id=user.pk, extra_columns=lock_columns()))
+        tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=False)
         if tool is None:
             raise ToolNotFound()
-        item = InventoryItem.objects.filter(user_id=user.pk, tool_id=tool.pk).first()
-        if (item is None or item.quantity == 0) and inventory_used(
-            user_id=user.pk
-        ) >= inventory_capacity():
-            raise InventoryFull()
+        _inventory_check_room(tool)
         step = change.record(
             LedgerEntry.Kind.ADMIN_GRANT,
             f"tool:{tool.pk} x{quantity}",
             rules.apply(change.current, limits=staff_limits()),
             reason=reason,
         )
-        if item is None:
-            item = InventoryItem.objects.create(user_id=user.pk, tool=tool, quantity=quantity)
-        else:
-            InventoryItem.objects.filter(pk=item.pk).update(
-                quantity=F("quantity") + quantity, updated_at=timezone.now()
-            )
-            item.quantity += quantity  # exact: every inventory write holds the state lock
-            item.tool = tool
+        item = _inventory_add(user_id=user.pk, tool=tool, quantity=quantity, now=now)
         unlocked = rewards_unlock(change=change, now=now)
-        state = change.save()
+        state = change.save(now)
     return StaffChangeResult(state=state, step=step, unlocked=unlocked, item=item)
