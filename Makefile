@@ -31,9 +31,13 @@ migrate: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createcachetable
 
+# The production server (granian) with auto-reload, not runserver: runserver
+# has a listen backlog of 10 and one thread per connection, so a burst of
+# parallel clients gets connection resets. See docs/OPERATIONS.md.
 run: migrate
 	$(BIN)/python manage.py seed_catalog
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	PY_BIN=$(abspath $(BIN)) BIND=127.0.0.1 PORT=$(PORT) WEB_CONCURRENCY=1 \
+	  WEB_THREADS=$${WEB_THREADS:-4} WEB_RELOAD=1 WEB_LOG_LEVEL=info bin/serve
 
 test: install-dev
 	$(BIN)/python -m pytest

@@ -103,11 +103,29 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db_file = Path(_db["NAME"])
     _db["TEST"] = {"NAME": str(_db_file.with_name(f".test-{_db_file.name}"))}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Every process borrows connections from its own bounded pool (Django's
+    # psycopg pool) and gives them back when a request ends, so a process never
+    # holds more than DB_POOL_MAX connections however many threads its server
+    # starts or abandons: the cluster-wide count is processes x DB_POOL_MAX.
+    # A request that finds the pool empty waits up to DB_POOL_TIMEOUT seconds,
+    # then gets a 503 problem (as when the database is unreachable).
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
     _db["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     _db.setdefault("OPTIONS", {}).update(
-        {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5)}
+        {
+            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
+            "pool": {
+                "min_size": env.int("DB_POOL_MIN", default=1),
+                "max_size": env.int("DB_POOL_MAX", default=10),
+                "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+                # Idle connections beyond min_size are closed after this long.
+                "max_idle": env.float("DB_POOL_MAX_IDLE", default=300.0),
+                "name": "default",
+            },
+        }
     )
+    if _db["OPTIONS"]["pool"]["max_size"] < _db["OPTIONS"]["pool"]["min_size"]:
+        raise ImproperlyConfigured("DB_POOL_MAX must be at least DB_POOL_MIN.")
 else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
 
