@@ -14,7 +14,7 @@ from checkins.statements import insert_checkin
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import StateChange, limits, state_lock
-from rewards.services import Unlocked, lock_columns, rewards_unlock
+from rewards.services import Unlocked, rewards_unlock
 from users.authentication import AuthenticatedUser
 from users.models import User
 from users.timezones import local_date
@@ -42,7 +42,7 @@ def checkin_create(
     now = now or timezone.now()
     with transaction.atomic():
         # The user's time zone is read with the lock: the date is decided under it.
-        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
+        row = state_lock(user_id=user.pk)
         today = local_date(now, row.user_timezone)
         change = StateChange(row)
         try:

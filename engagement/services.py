@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
@@ -31,30 +30,28 @@ def state_get_or_create(*, user_id: uuid.UUID) -> UserState:
     return state
 
 
-def state_lock(*, user_id: uuid.UUID, extra_columns: Mapping[str, str] | None = None) -> UserState:
+def state_lock(*, user_id: uuid.UUID) -> UserState:
     """Lock the user's state row for the rest of the current transaction.
 
     Every write path starts here, so there is one lock per user and one order.
     On SQLite the IMMEDIATE transaction already holds the database write lock.
 
-    The same statement reads what the caller needs besides the state, so a
-    write costs one round trip before it starts writing: the user's time zone
-    (``user_timezone``; it matters under the lock, where it cannot change
-    underneath), whether the account is active (tokens are trusted without a
-    query, so this is where a deactivated account is stopped), and any
-    ``extra_columns`` the caller adds (rewards pass the catalog entries the
-    user does not own yet). Raises :class:`AccountUnavailable` for an inactive
-    or deleted user.
+    The same statement reads the user's own columns: the time zone
+    (``user_timezone``) and whether the account is active (tokens are trusted
+    without a query, so this is where a deactivated account is stopped).
+    Whatever depends on the locked state (rewards owned, inventory) the caller
+    reads after this returns, in statements of its own. Raises
+    :class:`AccountUnavailable` for an inactive or deleted user.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("state_lock() must run inside transaction.atomic().")
-    row = statements.select_state_for_update(user_id=user_id, extra_columns=extra_columns)
+    row = statements.select_state_for_update(user_id=user_id)
     if row is None:
         # First write of a user who never had a state row (created by staff).
         if not User.objects.filter(pk=user_id, is_active=True).exists():
             raise AccountUnavailable()
         state_get_or_create(user_id=user_id)
-        row = statements.select_state_for_update(user_id=user_id, extra_columns=extra_columns)
+        row = statements.select_state_for_update(user_id=user_id)
     if not row.user_is_active:
         raise AccountUnavailable()
     return row

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import cache
 
 from django.db import connection
@@ -40,27 +40,27 @@ def _as_date(value) -> dt.date | None:
 
 
 @cache
-def _lock_sql(vendor: str, extra: tuple[tuple[str, str], ...]) -> str:
+def _lock_sql(vendor: str) -> str:
     columns = ", ".join(f"s.{field}" for field in _FIELDS)
-    extra_columns = "".join(f", {sql} AS {name}" for name, sql in extra)
     # SQLite has no row locks: the IMMEDIATE transaction holds the write lock.
     lock = " FOR UPDATE OF s" if vendor == "postgresql" else ""
+    # Only the state row and the user's own columns: anything that depends on
+    # the locked state (rewards owned, inventory) must be read after the lock
+    # in a statement of its own. Under READ COMMITTED a statement that waited
+    # for the lock sees the locked row as it is now, but every other table as
+    # it was before the wait.
     return (
-        f"SELECT {columns}, s.last_checkin_date, u.timezone, u.is_active{extra_columns} "
+        f"SELECT {columns}, s.last_checkin_date, u.timezone, u.is_active "
         f"FROM {_STATE} s JOIN {_USER} u ON u.id = s.user_id "
         f"WHERE s.user_id = %s{lock}"
     )
 
 
-def select_state_for_update(
-    *, user_id: uuid.UUID, extra_columns: Mapping[str, str] | None = None
-) -> UserState | None:
-    """The user's state row, locked, with ``user_timezone``, ``user_is_active``
-    and each of ``extra_columns`` (name -> SQL expression over ``s``, the state
-    row) as attributes; None when the user has no state row."""
-    extra = tuple((extra_columns or {}).items())
+def select_state_for_update(*, user_id: uuid.UUID) -> UserState | None:
+    """The user's state row, locked, with ``user_timezone`` and
+    ``user_is_active`` as attributes; None when the user has no state row."""
     with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(connection.vendor, extra), [db_user_id(user_id)])
+        cursor.execute(_lock_sql(connection.vendor), [db_user_id(user_id)])
         found = cursor.fetchone()
     if found is None:
         return None
@@ -70,10 +70,6 @@ def select_state_for_update(
     row.last_checkin_date = _as_date(rest[0])
     row.user_timezone = rest[1]
     row.user_is_active = bool(rest[2])
-    for (name, _), value in zip(extra, rest[3:], strict=True):
-        if isinstance(value, (str, bytes)):
-            value = json.loads(value)  # JSON columns arrive as text
-        setattr(row, name, value)
     row._state.adding = False
     return row
 

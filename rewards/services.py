@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -48,7 +47,6 @@ __all__ = [
     "ToolBuyResult",
     "ToolUseResult",
     "Unlocked",
-    "lock_columns",
     "reward_claim",
     "rewards_unlock",
     "rule_values",
@@ -63,58 +61,12 @@ class Unlocked:
     auto_claimed: bool
 
 
-def unowned_rewards_sql(vendor: str) -> str:
-    """SQL for the active rewards the locked user (``s.user_id``) does not own
-    yet, as one JSON array, for :func:`state_lock` to read in the same
-    statement as the state row. Built from names only: no value is inlined."""
-    fields = ("id", "title", "rule", "threshold", "effects", "auto_claim")
-    if vendor == "postgresql":
-        pairs = ", ".join(f"'{f}', r.{f}" for f in fields)
-        item, aggregate = f"jsonb_build_object({pairs})", "jsonb_agg"
-    else:
-        # SQLite keeps JSON as text: json() embeds it as JSON, not as a string.
-        pairs = ", ".join(
-            f"'{f}', json(r.{f})" if f == "effects" else f"'{f}', r.{f}" for f in fields
-        )
-        item, aggregate = f"json_object({pairs})", "json_group_array"
-    rewards, owned = Reward._meta.db_table, UserReward._meta.db_table
-    return (
-        f"(SELECT {aggregate}({item}) FROM {rewards} r WHERE r.active AND NOT EXISTS "  # noqa: S608
-        f"(SELECT 1 FROM {owned} o WHERE o.user_id = s.user_id AND o.reward_id = r.id))"
-    )
-
-
-def lock_columns() -> dict[str, str]:
-    """What every state-changing use case reads along with the state-row lock."""
-    return {"unowned_rewards": unowned_rewards_sql(connection.vendor)}
-
-
-def _candidates(row: UserState) -> list[Reward]:
-    """Active rewards the user does not own: preloaded by the lock when the use
-    case asked for ``lock_columns()``, read now otherwise."""
-    cached = getattr(row, "_reward_candidates", None)
-    if cached is not None:
-        return cached
-    if not hasattr(row, "unowned_rewards"):
-        owned = UserReward.objects.filter(user_id=row.user_id, reward_id=OuterRef("pk"))
-        return list(Reward.objects.filter(active=True).filter(~Exists(owned)).order_by("id"))
-    rewards = []
-    for item in row.unowned_rewards or []:
-        effects = item["effects"]
-        if isinstance(effects, str):  # SQLite hands nested JSON back as text
-            effects = json.loads(effects)
-        rewards.append(
-            Reward(
-                id=item["id"],
-                title=item["title"],
-                rule=item["rule"],
-                threshold=item["threshold"],
-                effects=effects,
-                auto_claim=bool(item["auto_claim"]),
-                active=True,
-            )
-        )
-    return sorted(rewards, key=lambda reward: reward.id)
+def _unowned_active_rewards(*, user_id) -> list[Reward]:
+    """Active rewards the user does not own yet. Read after the state lock, in
+    its own statement, so it sees every unlock committed before the lock was
+    granted (ownership changes only under that lock)."""
+    owned = UserReward.objects.filter(user_id=user_id, reward_id=OuterRef("pk"))
+    return list(Reward.objects.filter(active=True).filter(~Exists(owned)).order_by("id"))
 
 
 def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
@@ -124,12 +76,12 @@ def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
     met (at most once per reward in the catalog).
 
     Runs inside the caller's transaction, after the caller locked the state row;
-    call it after the last state change and before ``change.save()``. The
-    candidates come with the lock (``lock_columns``), so when nothing is
-    unlocked this costs no query. A reward added to the catalog later unlocks at
-    the user's next state change."""
+    call it once, after the last state change and before ``change.save()``. It
+    costs one read (the candidates) plus one insert per round that unlocks
+    something. A reward added to the catalog later unlocks at the user's next
+    state change."""
     user_id = change.row.user_id
-    pending = _candidates(change.row)
+    pending = _unowned_active_rewards(user_id=user_id)
     unlocked: list[Unlocked] = []
     while pending:
         values = rule_values(change.current)
@@ -158,8 +110,6 @@ def rewards_unlock(*, change: StateChange, now: dt.datetime) -> list[Unlocked]:
             unlocked.append(Unlocked(reward=reward, auto_claimed=reward.auto_claim))
         if not any(reward.auto_claim for reward in met):
             break
-    # What is still unowned stays known for a later call in the same transaction.
-    change.row._reward_candidates = pending
     return unlocked
 
 
@@ -184,7 +134,7 @@ def reward_claim(
     claim can never apply the effects twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
+        row = state_lock(user_id=user.pk)
         change = StateChange(row)
         # The reward and the user's ownership of it, in one statement.
         reward = (
@@ -249,7 +199,7 @@ def tool_buy(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
     distinct tools). Then the price must be covered (``insufficient_loyalty``)."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
+        row = state_lock(user_id=user.pk)
         change = StateChange(row)
         tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=True)
         if tool is None:
@@ -333,7 +283,7 @@ def tool_use(*, user: User, tool_id: str, now: dt.datetime | None = None) -> Too
     lock the quantity could never go negative or be spent twice."""
     now = now or timezone.now()
     with transaction.atomic():
-        row = state_lock(user_id=user.pk, extra_columns=lock_columns())
+        row = state_lock(user_id=user.pk)
         change = StateChange(row)
         tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=False)
         if tool is None:
@@ -434,7 +384,7 @@ def _staff_state_change(
     freezes: int = 0,
 ) -> StaffChangeResult:
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk, extra_columns=lock_columns()))
+        change = StateChange(state_lock(user_id=user.pk))
         transition = rules.apply(
             change.current,
             energy=energy,
@@ -535,7 +485,7 @@ def tool_grant(
     _check_amount("quantity", quantity, low=1, high=TOOL_GRANT_MAX_QUANTITY)
     now = now or timezone.now()
     with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk, extra_columns=lock_columns()))
+        change = StateChange(state_lock(user_id=user.pk))
         tool = _tool_with_holding(user_id=user.pk, tool_id=tool_id, on_sale=False)
         if tool is None:
             raise ToolNotFound()

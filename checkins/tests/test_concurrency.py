@@ -82,8 +82,12 @@ def test_the_unique_constraint_alone_still_refuses_the_race(monkeypatch):
 
     locking_sql = statements._lock_sql
 
-    def without_lock(vendor, extra):
-        return locking_sql(vendor, extra).replace(" FOR UPDATE OF s", "")
+    def without_lock(vendor):
+        locking = locking_sql(vendor)
+        unlocked = locking.replace(" FOR UPDATE OF s", "")
+        # The control must really remove the lock where there is one to remove.
+        assert (unlocked != locking) == (vendor == "postgresql")
+        return unlocked
 
     user = UserFactory()
     UserState.objects.create(user=user)

@@ -357,9 +357,10 @@ def test_query_counts_of_the_writes(user, auth_client, grant):
         assert response.status_code in (200, 201), response.content
         counts[name] = len(work_queries(queries))
 
-    # Each: the lock (with the time zone and the unowned rewards), the reward or
-    # tool with the user's holding, one write of it, the state update, the ledger.
-    assert counts == {"claim": 5, "buy": 5, "use": 5}
+    # Each: the lock (with the time zone), the reward or tool with the user's
+    # holding, one write of it, the rewards not owned yet (read after the lock),
+    # the state update, the ledger.
+    assert counts == {"claim": 6, "buy": 6, "use": 6}
 
 
 def test_schema_declares_every_rewards_response(api_client):
