@@ -2,11 +2,15 @@
 
 Unlike DRF's default, a malformed ``page_size`` is a 400 problem instead of
 being silently ignored; a page size above the maximum is capped. A cursor the
-server did not issue names no page: 404, as in DRF.
+server did not issue names no page: 404, as in DRF, whether it fails to
+decode or decodes to a position the ordering field cannot hold.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Field
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination
 
 
 class NewestFirstPagination(CursorPagination):
@@ -14,6 +18,24 @@ class NewestFirstPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
     ordering = "-id"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # The field the cursor's position is compared with, for decode_cursor.
+        first = self.get_ordering(request, queryset, view)[0]
+        self.position_field: Field = queryset.model._meta.get_field(first.lstrip("-"))
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request) -> Cursor | None:
+        # DRF only checks that a cursor decodes. A forged one that decodes to a
+        # position of the wrong type ("p=x" for an id) would otherwise fail in
+        # the queryset filter as a 500 (PostgreSQL also refuses NUL in text).
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                self.position_field.to_python(cursor.position)
+            except (DjangoValidationError, ValueError, TypeError):
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
 
     def get_page_size(self, request):
         values = request.query_params.getlist(self.page_size_query_param)
