@@ -87,6 +87,7 @@ def test_non_object_json_is_a_validation_problem(api_client):
     assert "non_field_errors" in body["errors"]
 
 
+@pytest.mark.server_error_expected
 def test_unhandled_exception_is_a_generic_500_problem_without_internals(user, monkeypatch):
     from checkins import api
 
@@ -97,8 +98,12 @@ def test_unhandled_exception_is_a_generic_500_problem_without_internals(user, mo
     client = Client(raise_request_exception=False)
     from users.tokens import token_pair
 
+    # No body: Django's Client would otherwise send an empty multipart form,
+    # which POST checkins refuses (415) before the failure under test.
     response = client.post(
-        "/api/v1/checkins", HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}"
+        "/api/v1/checkins",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}",
     )
 
     body = assert_problem(response, 500, "internal_error")
@@ -142,6 +147,7 @@ def test_readyz_is_503_problem_when_the_database_is_unreachable(api_client, monk
     assert_problem(api_client.get("/readyz"), 503, "database_unavailable")
 
 
+@pytest.mark.server_error_expected
 @pytest.mark.parametrize("error", [OperationalError, InterfaceError])
 def test_a_lost_database_is_a_503_problem_with_retry_after(user, monkeypatch, error):
     from checkins import api
@@ -153,8 +159,12 @@ def test_a_lost_database_is_a_503_problem_with_retry_after(user, monkeypatch, er
     monkeypatch.setattr(api, "checkin_create", lost)
     client = Client(raise_request_exception=False)
 
+    # No body: Django's Client would otherwise send an empty multipart form,
+    # which POST checkins refuses (415) before the failure under test.
     response = client.post(
-        "/api/v1/checkins", HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}"
+        "/api/v1/checkins",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}",
     )
 
     assert_problem(response, 503, "database_unavailable")
@@ -162,6 +172,7 @@ def test_a_lost_database_is_a_503_problem_with_retry_after(user, monkeypatch, er
     assert "closed the connection" not in response.content.decode()
 
 
+@pytest.mark.server_error_expected
 def test_a_lost_database_outside_a_view_is_a_503_problem_too(user, monkeypatch):
     from engagement import idempotency
     from users.tokens import token_pair
