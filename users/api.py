@@ -6,15 +6,12 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from config.openapi import problems
 from config.throttling import LoginRateThrottle, RegisterRateThrottle
 from engagement.models import UserState
 from engagement.serializers import state_data
 from users import services
-from users.errors import InvalidRefreshToken
 from users.serializers import (
     AccessOutputSerializer,
     AuthOutputSerializer,
@@ -26,7 +23,7 @@ from users.serializers import (
     user_data,
 )
 from users.timezones import local_date
-from users.tokens import token_pair
+from users.tokens import token_pair, token_refresh
 
 
 def _auth_payload(user) -> dict:
@@ -77,12 +74,7 @@ class AuthViewSet(viewsets.ViewSet):
     def refresh(self, request):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        refresh = TokenRefreshSerializer(data=data.validated_data)
-        try:
-            refresh.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise InvalidRefreshToken() from exc
-        return Response({"access": refresh.validated_data["access"]})
+        return Response({"access": token_refresh(refresh=data.validated_data["refresh"])})
 
 
 @extend_schema(tags=["me"])
