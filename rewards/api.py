@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from config.openapi import problems
 from engagement.serializers import state_data, step_meta
 from rewards import selectors, services
+from rewards.models import Reward, Tool
 from rewards.serializers import (
     InventoryOutputSerializer,
     NoInputSerializer,
@@ -29,6 +30,13 @@ TOOL_ID = OpenApiParameter(
 )
 
 
+def _slug_id_regex(model: type[Reward | Tool]) -> str:
+    """The URL pattern of a SlugField primary key: an id no row can have (a NUL
+    byte, which PostgreSQL refuses in text, a space, an overlong one) is a 404
+    from the router and never reaches the database."""
+    return rf"[-a-zA-Z0-9_]{{1,{model._meta.get_field('id').max_length}}}"
+
+
 def _no_input(request: Request) -> None:
     NoInputSerializer(data=request.data).is_valid(raise_exception=True)
 
@@ -36,6 +44,7 @@ def _no_input(request: Request) -> None:
 @extend_schema(tags=["rewards"])
 class RewardViewSet(viewsets.ViewSet):
     lookup_field = "id"
+    lookup_value_regex = _slug_id_regex(Reward)
 
     @extend_schema(
         operation_id="rewards_list",
@@ -98,6 +107,7 @@ class ToolViewSet(viewsets.ViewSet):
 @extend_schema(tags=["shop"])
 class InventoryViewSet(viewsets.ViewSet):
     lookup_field = "tool_id"
+    lookup_value_regex = _slug_id_regex(Tool)
 
     @extend_schema(
         operation_id="inventory_retrieve",
