@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from checkins.selectors import checkins_for_user
@@ -10,6 +11,7 @@ from checkins.services import CheckinResult, checkin_create
 from config.openapi import problems
 from config.pagination import NewestDateFirstPagination
 from engagement.serializers import state_data, step_meta
+from rewards.serializers import NoInputSerializer
 
 _DATETIME = serializers.DateTimeField()
 
@@ -43,6 +45,17 @@ def checkin_payload(result: CheckinResult) -> dict:
     }
 
 
+def _no_input(request: Request) -> None:
+    """A check-in takes no body: nothing or ``{}``. Anything else (a date, a
+    streak, malformed JSON, another media type) is refused before the check-in,
+    like every other body. Parsing an absent body costs nothing, and the
+    serializer only runs when there is something to refuse."""
+    data = request.data
+    if isinstance(data, dict) and not data:
+        return
+    NoInputSerializer(data=data).is_valid(raise_exception=True)
+
+
 @extend_schema(tags=["checkins"])
 class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = CheckinOutputSerializer
@@ -60,9 +73,11 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="checkins_create",
+        description="Check in for today. The body is empty or `{}`; anything else is a 400.",
         request=None,
-        responses={201: CheckinCreateOutputSerializer, **problems(401, 409, 413)},
+        responses={201: CheckinCreateOutputSerializer, **problems(400, 401, 409, 413, 415)},
     )
     def create(self, request):
+        _no_input(request)
         result = checkin_create(user=request.user)
         return Response(checkin_payload(result), status=status.HTTP_201_CREATED)
