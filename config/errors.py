@@ -163,6 +163,14 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return problem_response(request, 404, "not_found", "No resource at this address.")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """``CSRF_FAILURE_VIEW``: Django's own page is HTML. The API itself uses no
+    cookies (DRF views are exempt); this answers for the admin and for forms."""
+    return problem_response(
+        request, 403, "csrf_failed", "CSRF verification failed; the request was not processed."
+    )
+
+
 def server_error(request: HttpRequest) -> JsonResponse:
     # Called while Django handles the exception, so it is still in sys.exc_info():
     # a database outage outside a DRF view (e.g. in a middleware) is a 503 too.
