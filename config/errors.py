@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 
@@ -126,12 +126,30 @@ def database_unavailable(request: HttpRequest | None) -> JsonResponse:
     )
 
 
+def constraint_conflict(request: HttpRequest | None, exc: IntegrityError) -> JsonResponse:
+    """A constraint refused a write that no service turned into a domain error.
+
+    The database kept its invariant and the request's transaction rolled back,
+    so the client gets a 409 it can act on; but every expected race is mapped
+    to its own code by the service, so reaching this is a bug: logged as an
+    error (and the test suite fails on it)."""
+    logger.error("Unmapped constraint violation", exc_info=exc)
+    return problem_response(
+        request,
+        409,
+        "constraint_conflict",
+        "The request conflicts with a concurrent change; nothing was changed. Retry it.",
+    )
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     """DRF ``EXCEPTION_HANDLER``: every known failure becomes a problem response."""
     request = context.get("request")
     if isinstance(exc, DATABASE_UNAVAILABLE):
         logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
         return database_unavailable(request)
+    if isinstance(exc, IntegrityError):
+        return constraint_conflict(request, exc)
     if isinstance(exc, DomainError):
         return problem_response(request, exc.status, exc.code, exc.detail)
     if isinstance(exc, Http404):
@@ -174,8 +192,11 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
 def server_error(request: HttpRequest) -> JsonResponse:
     # Called while Django handles the exception, so it is still in sys.exc_info():
     # a database outage outside a DRF view (e.g. in a middleware) is a 503 too.
-    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+    escaped = sys.exc_info()[1]
+    if isinstance(escaped, DATABASE_UNAVAILABLE):
         return database_unavailable(request)
+    if isinstance(escaped, IntegrityError):
+        return constraint_conflict(request, escaped)
     return problem_response(
         request, 500, "internal_error", "An unexpected error occurred; it has been logged."
     )

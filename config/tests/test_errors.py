@@ -190,3 +190,48 @@ def test_a_lost_database_outside_a_view_is_a_503_problem_too(user, monkeypatch):
     )
 
     assert_problem(response, 503, "database_unavailable")
+
+
+@pytest.mark.server_error_expected
+def test_an_unmapped_constraint_violation_is_a_409_problem(user, monkeypatch):
+    from django.db import IntegrityError
+
+    from checkins import api
+    from users.tokens import token_pair
+
+    def refused(**kwargs):
+        raise IntegrityError('duplicate key value violates unique constraint "x"')
+
+    monkeypatch.setattr(api, "checkin_create", refused)
+    client = Client(raise_request_exception=False)
+
+    response = client.post(
+        "/api/v1/checkins",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}",
+    )
+
+    assert_problem(response, 409, "constraint_conflict")
+    assert "duplicate key" not in response.content.decode()
+
+
+@pytest.mark.server_error_expected
+def test_an_unmapped_constraint_violation_outside_a_view_is_a_409_problem(user, monkeypatch):
+    from django.db import IntegrityError
+
+    from engagement import idempotency
+    from users.tokens import token_pair
+
+    def refused(**kwargs):
+        raise IntegrityError("duplicate key")
+
+    monkeypatch.setattr(idempotency, "idempotency_key_claim", refused)
+    client = Client(raise_request_exception=False)
+
+    response = client.post(
+        "/api/v1/checkins",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair(user)['access']}",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+
+    assert_problem(response, 409, "constraint_conflict")
