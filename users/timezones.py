@@ -1,14 +1,41 @@
-"""IANA time zone names: validation and local dates."""
+"""IANA time zone names: validation and local dates.
+
+The names and the rules both come from the pinned ``tzdata`` package, never
+from the host's zoneinfo, so every machine accepts the same names, documents
+the same enum and computes the same local date.
+"""
 
 import datetime as dt
 from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from importlib import resources
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 
-# Every IANA name this process knows (the pinned tzdata package), sorted: the
-# choices the API accepts and documents.
-TIMEZONE_NAMES: tuple[str, ...] = tuple(sorted(available_timezones()))
+# Not places: ``Factory`` is tzdata's placeholder zone ("-00"); the host-only
+# ``localtime`` and ``posixrules`` never appear in tzdata's own list.
+_NOT_PLACES = frozenset({"Factory"})
+
+
+def _tzdata_names() -> tuple[str, ...]:
+    """Every zone (``Z``) and link (``L``) name in the pinned tzdata's source.
+
+    Links are kept: they are the older spellings that clients still send
+    (``UTC``, ``Asia/Calcutta`` from browsers' ``Intl`` API) and resolve to
+    the same rules as their zone."""
+    source = resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text()
+    names = set()
+    for line in source.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "Z":
+            names.add(fields[1])
+        elif len(fields) >= 3 and fields[0] == "L":
+            names.add(fields[2])
+    return tuple(sorted(names - _NOT_PLACES))
+
+
+# The choices the API accepts and documents, sorted.
+TIMEZONE_NAMES: tuple[str, ...] = _tzdata_names()
 
 
 @cache
@@ -27,7 +54,10 @@ def validate_timezone(name: str) -> None:
 
 @cache
 def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+    """The zone's rules from the pinned tzdata package (not the host's files)."""
+    path = resources.files("tzdata.zoneinfo").joinpath(*name.split("/"))
+    with path.open("rb") as data:
+        return ZoneInfo.from_file(data, key=name)
 
 
 def local_date(moment: dt.datetime, timezone_name: str) -> dt.date:
