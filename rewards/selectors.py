@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from engagement import rules
 from engagement.models import UserState
@@ -55,12 +55,17 @@ def user_rules_state(*, user_id: uuid.UUID) -> rules.State:
 
 
 def rewards_for_user(*, user_id: uuid.UUID) -> list[RewardStatus]:
-    """Every active reward with the user's status and progress, in three queries
-    whatever the size of the catalog: rewards, the user's ownership rows, state."""
-    rewards = list(Reward.objects.filter(active=True).order_by("rule", "threshold", "id"))
-    owned = {
-        ur.reward_id: ur for ur in UserReward.objects.filter(user_id=user_id, reward__active=True)
-    }
+    """Every active reward, and every reward the user owns (ownership is
+    forever: staff taking a reward off the catalog does not take it from
+    those who unlocked it), with the user's status and progress, in three
+    queries whatever the size of the catalog: the user's ownership rows,
+    rewards, state."""
+    owned = {ur.reward_id: ur for ur in UserReward.objects.filter(user_id=user_id)}
+    rewards = list(
+        Reward.objects.filter(Q(active=True) | Q(pk__in=list(owned))).order_by(
+            "rule", "threshold", "id"
+        )
+    )
     state = user_rules_state(user_id=user_id)
     return [
         reward_status(reward=reward, owned=owned.get(reward.pk), state=state) for reward in rewards

@@ -128,17 +128,19 @@ def reward_claim(
 ) -> RewardClaimResult:
     """Claim an unlocked reward: apply its effects once, mark it claimed.
 
-    Refuses an unknown or inactive reward (404), one the user has not unlocked
-    (``reward_locked``) and one already claimed (``already_claimed``). The
-    ``claimed_at IS NULL`` condition on the update backs the lock up: a second
-    claim can never apply the effects twice."""
+    Refuses an unknown reward, or an inactive one the user does not own (404);
+    one the user has not unlocked (``reward_locked``) and one already claimed
+    (``already_claimed``). Ownership is forever: an unlocked reward staff took
+    off the catalog since stays claimable. The ``claimed_at IS NULL`` condition
+    on the update backs the lock up: a second claim can never apply the
+    effects twice."""
     now = now or timezone.now()
     with transaction.atomic():
         row = state_lock(user_id=user.pk)
         change = StateChange(row)
         # The reward and the user's ownership of it, in one statement.
         reward = (
-            Reward.objects.filter(pk=reward_id, active=True)
+            Reward.objects.filter(pk=reward_id)
             .annotate(
                 own=FilteredRelation("owners", condition=Q(owners__user_id=user.pk)),
                 owned_id=F("own__id"),
@@ -147,7 +149,7 @@ def reward_claim(
             )
             .first()
         )
-        if reward is None:
+        if reward is None or (not reward.active and reward.owned_id is None):
             raise RewardNotFound()
         if reward.owned_id is None:
             raise RewardLocked()

@@ -14,7 +14,7 @@ from rewards.tests.factories import (
     checkin_days,
     state_of,
 )
-from users.tests.factories import UserFactory
+from users.tests.factories import UserFactory, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +56,26 @@ def checkin_yesterday_and_today(user, days: int) -> None:
 
 
 # --- GET /rewards -------------------------------------------------------------------
+def test_a_deactivated_reward_stays_listed_and_claimable_for_its_owner_only(
+    user, auth_client, grant
+):
+    retired = RewardFactory(id="retired", rule=Reward.Rule.LEVEL, threshold=1)
+    grant(user, loyalty=1)  # unlocks it while active
+    Reward.objects.filter(pk=retired.pk).update(active=False)
+    stranger = client_for(UserFactory())
+
+    listed = {row["id"]: row["status"] for row in auth_client.get("/api/v1/rewards").json()}
+    claimed = auth_client.post("/api/v1/rewards/retired/claim")
+    not_found = stranger.post("/api/v1/rewards/retired/claim")
+
+    assert listed == {"retired": "unlocked"}
+    assert claimed.status_code == 200
+    assert claimed.json()["reward"]["status"] == "claimed"
+    assert stranger.get("/api/v1/rewards").json() == []
+    assert not_found.status_code == 404
+    assert not_found.json()["code"] == "reward_not_found"
+
+
 def test_rewards_list_shows_every_active_reward_with_the_callers_status(user, auth_client):
     RewardFactory(id="streak_2", rule=Reward.Rule.STREAK, threshold=2, effects={"loyalty": 10})
     RewardFactory(id="streak_9", rule=Reward.Rule.STREAK, threshold=9)

@@ -191,17 +191,34 @@ def test_a_second_claim_is_refused_and_changes_nothing(user):
 
 
 @pytest.mark.parametrize("reward_id", ["nope", "retired"])
-def test_unknown_and_inactive_rewards_are_not_found(user, grant, reward_id):
-    retired = RewardFactory(id="retired", rule=Reward.Rule.LEVEL, threshold=1)
-    grant(user, loyalty=5)  # unlocks "retired" while it is active
-    retired.active = False
-    retired.save()
+def test_unknown_rewards_and_inactive_ones_not_owned_are_not_found(user, grant, reward_id):
+    RewardFactory(id="retired", rule=Reward.Rule.LEVEL, threshold=1, active=False)
+    grant(user, loyalty=5)  # inactive: nothing unlocks
     before = snapshot(user)
 
     with pytest.raises(RewardNotFound):
         reward_claim(user=user, reward_id=reward_id, now=T0)
 
     assert snapshot(user) == before
+
+
+def test_ownership_is_forever_a_deactivated_unlocked_reward_stays_claimable(user, grant):
+    retired = RewardFactory(
+        id="retired", rule=Reward.Rule.LEVEL, threshold=1, effects={"loyalty": 4}
+    )
+    grant(user, loyalty=5)  # unlocks "retired" while it is active
+    retired.active = False
+    retired.save()
+
+    listed = {r.reward.id: r.status for r in rewards_for_user(user_id=user.pk)}
+    result = reward_claim(user=user, reward_id="retired", now=T0)
+
+    assert listed == {"retired": "unlocked"}
+    assert result.reward.status == "claimed"
+    assert snapshot(user)["state"].loyalty == 9
+    assert {r.reward.id: r.status for r in rewards_for_user(user_id=user.pk)} == {
+        "retired": "claimed"
+    }
 
 
 def test_claimed_at_never_precedes_unlocked_at(user):
