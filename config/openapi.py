@@ -14,6 +14,7 @@ _DESCRIPTIONS = {
     415: "Unsupported content type.",
     422: "Unprocessable request (see `code`).",
     429: "Rate limit exceeded; see Retry-After.",
+    503: "The database is unreachable or busy; nothing was changed. Retry after Retry-After.",
 }
 
 
@@ -40,4 +41,72 @@ def describe_strict_requests(result, generator, request, public):
         for prop in schema.get("properties", {}).values():
             if prop.get("type") == "string" and not {"enum", "pattern", "format"} & set(prop):
                 prop["pattern"] = "^[^\\u0000]*$"
+    return result
+
+
+def declare_service_unavailable(result, generator, request, public):
+    """Every API operation reads or writes the database, so every one can
+    answer 503 ``database_unavailable`` (database unreachable, or no pooled
+    connection free within ``DB_POOL_TIMEOUT``)."""
+    unavailable = {
+        "description": _DESCRIPTIONS[503],
+        "headers": {
+            "Retry-After": {
+                "schema": {"type": "integer", "minimum": 1},
+                "description": "Seconds to wait before retrying.",
+            }
+        },
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("503", unavailable)
+    return result
+
+
+# Links between operations (OpenAPI 3 ``links``): how a client goes from one
+# answer to the next call. Schemathesis' stateful phase follows them.
+_LINKS = {
+    ("tools_list", "200"): {
+        "BuyTool": {
+            "operationId": "inventory_buy",
+            "parameters": {"tool_id": "$response.body#/0/id"},
+        }
+    },
+    ("rewards_list", "200"): {
+        "ClaimReward": {
+            "operationId": "rewards_claim",
+            "parameters": {"id": "$response.body#/0/id"},
+        }
+    },
+    ("inventory_buy", "201"): {
+        "UseTool": {
+            "operationId": "inventory_use",
+            "parameters": {"tool_id": "$response.body#/item/tool/id"},
+        }
+    },
+    ("checkins_create", "201"): {
+        "ListCheckins": {"operationId": "checkins_list"},
+        "ListLedger": {"operationId": "ledger_list"},
+        "ListRewards": {"operationId": "rewards_list"},
+    },
+}
+
+
+def link_operations(result, generator, request, public):
+    """Add :data:`_LINKS` to the operations' responses."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for (operation_id, status), links in _LINKS.items():
+                if operation.get("operationId") == operation_id:
+                    response = operation.get("responses", {}).get(status)
+                    if response is not None:
+                        response.setdefault("links", {}).update(links)
     return result

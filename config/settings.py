@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.describe_strict_requests",
+        "config.openapi.declare_service_unavailable",
+        "config.openapi.link_operations",
     ],
 }
 

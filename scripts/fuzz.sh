@@ -44,6 +44,7 @@ SERVER_PID=$!
   --header "Authorization: Bearer $TOKEN" \
   --max-examples "${FUZZ_MAX_EXAMPLES:-40}" \
   --seed "${FUZZ_SEED:-1}" \
+  --phases examples,coverage,fuzzing,stateful \
   --workers 2 \
   --suppress-health-check all \
   "$@" || { echo "--- server log"; tail -n 50 "$WORK/server.log"; exit 1; }
