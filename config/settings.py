@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "engagement",
     "rewards",
     "checkins",
+    "throttles",
 ]
 
 MIDDLEWARE = [
@@ -134,8 +135,11 @@ AUTH_USER_MODEL = "users.User"
 
 # --- Cache --------------------------------------------------------------------
 # Throttle counters must be shared by every worker process: Redis when
-# REDIS_URL is set, else a database table (created by `createcachetable`).
+# REDIS_URL is set, else the database (the cache table, made by
+# `createcachetable`, and the throttles app's counter table beside it).
 # A per-process local-memory cache would multiply every rate by the workers.
+# The short socket timeouts keep a dead Redis cheap: the throttles then count
+# in each process (login, register) or let requests through (per user).
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
@@ -189,6 +193,7 @@ REST_FRAMEWORK = {
         "user": THROTTLE_USER if THROTTLE_USER.lower() != "off" else "1/s",
         "register": env.str("THROTTLE_REGISTER", default="5/min"),
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.problem_exception_handler",

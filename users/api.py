@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from config.openapi import problems
-from config.throttling import LoginRateThrottle, RegisterRateThrottle
+from config.throttling import LoginRateThrottle, RegisterRateThrottle, failed_logins_per_ip
 from engagement.models import UserState
 from engagement.serializers import state_data
 from users import services
@@ -62,7 +62,10 @@ class AuthViewSet(viewsets.ViewSet):
     def login(self, request):
         data = LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_login(**data.validated_data)
+        # A slot of the per-IP failure budget is held while the password is
+        # checked (parallel guesses cannot overshoot it); a success gives it back.
+        with failed_logins_per_ip(request):
+            user = services.user_login(**data.validated_data)
         return Response(_auth_payload(user))
 
     @extend_schema(

@@ -5,6 +5,7 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ from django.test import RequestFactory
 from config.logging import JsonFormatter, RequestIdFilter
 
 BASE_DIR = Path(settings.BASE_DIR)
+# Database 5 of the local Redis is the test suite's; a prefix per run keeps
+# parallel runs apart.
+REDIS_CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/5",
+        "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+    }
+}
 PRODUCTION_ENV = {
     "DEBUG": "0",
     "SECRET_KEY": "x7#k2!p9@q4$w8%e3^r6&t1*y5(u0)i-o=pLmNbVcXzAsDfGhJkL",
@@ -142,21 +152,18 @@ def test_authenticated_requests_are_throttled_per_user(settings):
     assert client_for(other).get("/api/v1/checkins").status_code == 200
 
 
-def test_throttle_counters_in_redis_take_one_round_trip_and_expire(settings):
+def test_throttle_counters_in_redis_count_atomically_and_expire(settings):
+    from django.core.cache import cache
+
     from config import throttling
 
-    settings.REDIS_URL = "redis://127.0.0.1:6379/13"
-    throttling._redis_client.cache_clear()
-    try:
-        client = throttling._redis_client()
-        client.delete("throttle-test")
-        counts = [throttling.counter_incr("throttle-test", 60) for _ in range(3)]
-        ttl = client.ttl("throttle-test")
-    finally:
-        throttling._redis_client.cache_clear()
+    settings.CACHES = REDIS_CACHES
+    cache.delete("throttle-test")
+    hits = [throttling.count_shared("throttle-test", 60).hit for _ in range(3)]
+    cache.delete("throttle-test")
 
-    assert counts == [1, 2, 3]
-    assert 0 < ttl <= 60
+    assert [hit.count for hit in hits] == [1, 2, 3]
+    assert 0 < hits[-1].retry_after <= 60  # Redis's own PTTL of the key
 
 
 @pytest.mark.django_db
@@ -180,16 +187,17 @@ def test_every_request_gets_an_access_log_line_with_its_id(api_client, settings,
 
 @pytest.mark.django_db
 def test_an_unreachable_redis_does_not_take_the_api_down(settings, caplog):
-    from config import throttling
     from users.tests.factories import UserFactory, client_for
 
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    throttling._redis_client.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="config.throttling"):
-            response = client_for(UserFactory()).get("/api/v1/checkins")
-    finally:
-        throttling._redis_client.cache_clear()
+    user = UserFactory()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    with caplog.at_level(logging.WARNING, logger="config.throttling"):
+        response = client_for(user).get("/api/v1/checkins")
 
     assert response.status_code == 200
     assert "Throttle cache unavailable" in caplog.text
