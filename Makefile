@@ -7,18 +7,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz bench soak chaos install install-dev migrate lint format check clean
+.PHONY: run test fuzz bench soak chaos install install-dev migrate lint format check clean requirements
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Pins with hashes, compiled from the short requirements*.in files (make requirements).
 $(VENV)/.installed: requirements.txt $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements-dev.txt requirements-test.txt requirements-tools.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -72,3 +73,11 @@ clean:
 # Fault tests against the production server on PostgreSQL (also run by .ci/run).
 chaos: install-dev
 	$(BIN)/python -m pytest scripts/chaos --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -q
+
+# Recompile the pinned, hashed requirements from the .in files. Pins move only
+# when asked: UPGRADE="--upgrade-package django" (or --upgrade for all).
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 $(UPGRADE)
+requirements: install-dev
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-test.in -o requirements-test.txt
+	$(UV_COMPILE) requirements-tools.in -o requirements-tools.txt
