@@ -390,11 +390,11 @@ def test_schema_declares_every_rewards_response(api_client):
     def codes(path: str, method: str) -> set[str]:
         return set(paths[path][method]["responses"])
 
-    assert codes("/api/v1/rewards", "get") == {"200", "401", "429"}
+    assert codes("/api/v1/rewards", "get") == {"200", "401", "429", "503"}
     assert {"200", "401", "404", "409"} <= codes("/api/v1/rewards/{id}/claim", "post")
-    assert codes("/api/v1/tools", "get") == {"200", "429"}
+    assert codes("/api/v1/tools", "get") == {"200", "429", "503"}
     assert paths["/api/v1/tools"]["get"].get("security") in (None, [{}], [])
-    assert codes("/api/v1/inventory", "get") == {"200", "401", "429"}
+    assert codes("/api/v1/inventory", "get") == {"200", "401", "429", "503"}
     assert {"201", "401", "404", "409"} <= codes("/api/v1/inventory/{tool_id}/buy", "post")
     assert {"200", "401", "404", "409"} <= codes("/api/v1/inventory/{tool_id}/use", "post")
 
