@@ -81,3 +81,10 @@ requirements: install-dev
 	$(UV_COMPILE) requirements.in -o requirements.txt
 	$(UV_COMPILE) requirements-test.in -o requirements-test.txt
 	$(UV_COMPILE) requirements-tools.in -o requirements-tools.txt
+
+# Every kind of write at once on the same users, against the production server:
+# PostgreSQL (3 workers), then a shorter run on SQLite; about a minute (also run by .ci/run).
+.PHONY: stress
+stress: install-dev
+	$(BIN)/python scripts/stress/run.py --database postgres --workers 3 --rounds 4 --seconds 30 $(STRESS_ARGS)
+	$(BIN)/python scripts/stress/run.py --database sqlite --workers 2 --rounds 2 --seconds 8 $(STRESS_ARGS)
