@@ -66,7 +66,7 @@ def _no_server_error_goes_unnoticed(request):
 
     got_request_exception.connect(record, weak=False, dispatch_uid="test-server-errors")
     logged = _ErrorRecords()
-    problem_logger = logging.getLogger("config.errors")
+    problem_logger = logging.getLogger("base.errors")
     problem_logger.addHandler(logged)
     try:
         yield

@@ -10,15 +10,15 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from checkins.charts import bar_chart, column_chart, funnel_chart
-from checkins.dashboard import dashboard_data
-from checkins.models import CheckIn
-from config.admin_mixins import (
+from base.admin_mixins import (
     BigTableAdminMixin,
     NewestInline,
     ReadOnlyAdminMixin,
     UserEmailSearchMixin,
 )
+from checkins.charts import bar_chart, column_chart, funnel_chart
+from checkins.dashboard import dashboard_data
+from checkins.models import CheckIn
 
 admin.site.site_header = "Engagement administration"
 admin.site.site_title = "Engagement admin"

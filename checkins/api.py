@@ -5,11 +5,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from base.openapi import problems
+from base.pagination import NewestDateFirstPagination
 from checkins.selectors import checkins_for_user
 from checkins.serializers import CheckinCreateOutputSerializer, CheckinOutputSerializer
 from checkins.services import CheckinResult, checkin_create
-from config.openapi import problems
-from config.pagination import NewestDateFirstPagination
 from engagement.serializers import state_data, step_meta
 from rewards.serializers import NoInputSerializer
 

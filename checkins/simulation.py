@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
+from base.errors import DomainError
 from checkins.services import checkin_create
-from config.errors import DomainError
 from engagement.models import UserState
 from rewards.models import Tool
 from rewards.services import reward_claim, tool_buy, tool_use

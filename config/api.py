@@ -5,6 +5,7 @@ from django.urls import path
 from django.views.decorators.http import require_safe
 from rest_framework.routers import SimpleRouter
 
+from base.openapi import add_links
 from checkins.api import CheckinViewSet
 from engagement.api import LedgerViewSet
 from rewards.api import InventoryViewSet, RewardViewSet, ToolViewSet
@@ -43,3 +44,37 @@ urlpatterns = [
     path("inventory", InventoryViewSet.as_view({"get": "summary"}), name="inventory"),
     *router.urls,
 ]
+
+
+# Links between operations (OpenAPI 3 ``links``): how a client goes from one
+# answer to the next call. Schemathesis' stateful phase follows them.
+OPERATION_LINKS = {
+    ("tools_list", "200"): {
+        "BuyTool": {
+            "operationId": "inventory_buy",
+            "parameters": {"tool_id": "$response.body#/0/id"},
+        }
+    },
+    ("rewards_list", "200"): {
+        "ClaimReward": {
+            "operationId": "rewards_claim",
+            "parameters": {"id": "$response.body#/0/id"},
+        }
+    },
+    ("inventory_buy", "201"): {
+        "UseTool": {
+            "operationId": "inventory_use",
+            "parameters": {"tool_id": "$response.body#/item/tool/id"},
+        }
+    },
+    ("checkins_create", "201"): {
+        "ListCheckins": {"operationId": "checkins_list"},
+        "ListLedger": {"operationId": "ledger_list"},
+        "ListRewards": {"operationId": "rewards_list"},
+    },
+}
+
+
+def link_operations(result, generator, request, public):
+    """drf-spectacular postprocessing hook: :data:`OPERATION_LINKS` into the schema."""
+    return add_links(result, OPERATION_LINKS)

@@ -17,7 +17,7 @@ urlpatterns = [
     re_path(r"^api/", views.api_not_found),
 ]
 
-handler400 = "config.errors.bad_request"
-handler403 = "config.errors.permission_denied"
-handler404 = "config.errors.page_not_found"
-handler500 = "config.errors.server_error"
+handler400 = "base.errors.bad_request"
+handler403 = "base.errors.permission_denied"
+handler404 = "base.errors.page_not_found"
+handler500 = "base.errors.server_error"

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from config.errors import page_not_found, problem_response
+from base.errors import page_not_found, problem_response
 
 SAFE_METHODS = ("GET", "HEAD")
 

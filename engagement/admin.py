@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import display_for_value
 from django.utils.html import format_html, format_html_join
 
-from config.admin_mixins import (
+from base.admin_mixins import (
     BigTableAdminMixin,
     NewestInline,
     ReadOnlyAdminMixin,

@@ -3,8 +3,8 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 
-from config.openapi import problems
-from config.pagination import NewestFirstPagination
+from base.openapi import problems
+from base.pagination import NewestFirstPagination
 from engagement.selectors import ledger_for_user
 from engagement.serializers import LedgerEntryOutputSerializer
 

@@ -1,4 +1,4 @@
-from config.errors import DomainError
+from base.errors import DomainError
 
 
 class AccountUnavailable(DomainError):

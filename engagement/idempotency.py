@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from config.errors import DomainError
+from base.errors import DomainError
 from engagement.models import IdempotencyKey
 
 KEY_LIFETIME = dt.timedelta(hours=24)

@@ -4,7 +4,7 @@ the read-only ownership and inventory tables."""
 from django import forms
 from django.contrib import admin, messages
 
-from config.admin_mixins import (
+from base.admin_mixins import (
     BigTableAdminMixin,
     NewestInline,
     ReadOnlyAdminMixin,

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from config.errors import DomainError
+from base.errors import DomainError
 from engagement.models import MAX_FREEZES
 from rewards.effects import EFFECT_LIMIT
 from rewards.models import Tool

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.openapi import problems
+from base.openapi import problems
 from engagement.serializers import state_data, step_meta
 from rewards import selectors, services
 from rewards.models import Reward, Tool

@@ -1,6 +1,6 @@
 """Refusals of the rewards economy and the shop, each with a stable code."""
 
-from config.errors import DomainError, NotFoundError
+from base.errors import DomainError, NotFoundError
 
 
 class RewardNotFound(NotFoundError):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.serializers import StrictInputSerializer
+from base.serializers import StrictInputSerializer
 from engagement.serializers import StateOutputSerializer, StepMetaOutputSerializer
 from rewards.models import RewardRule
 

@@ -13,8 +13,8 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from base.admin_mixins import BigTableAdminMixin
 from checkins.admin import CheckInInline
-from config.admin_mixins import BigTableAdminMixin
 from engagement.admin import LedgerInline, state_table
 from engagement.models import UserState
 from rewards.admin import InventoryInline, UserRewardInline

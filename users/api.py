@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from config.openapi import problems
+from base.openapi import problems
 from config.throttling import LoginRateThrottle, RegisterRateThrottle, failed_logins_per_ip
 from engagement.models import UserState
 from engagement.serializers import state_data

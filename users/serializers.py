@@ -2,7 +2,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from config.serializers import StrictInputSerializer
+from base.serializers import StrictInputSerializer
 from engagement.serializers import StateOutputSerializer
 from users.models import User, normalize_email
 from users.timezones import TIMEZONE_NAMES, known_timezones

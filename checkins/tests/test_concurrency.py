@@ -3,8 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from base.testing import run_concurrently
 from checkins.models import CheckIn
-from config.testing import run_concurrently
 from engagement.invariants import ledger_replay_mismatches
 from engagement.models import LedgerEntry, UserState
 from users.models import User

@@ -14,7 +14,7 @@ from django.core.cache import caches
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from config.logging import JsonFormatter, RequestIdFilter
+from base.logging import JsonFormatter, RequestIdFilter
 
 BASE_DIR = Path(settings.BASE_DIR)
 # Database 5 of the local Redis is the test suite's; a prefix per run keeps
@@ -168,7 +168,7 @@ def test_throttle_counters_in_redis_count_atomically_and_expire(settings):
 
 @pytest.mark.django_db
 def test_every_request_gets_an_access_log_line_with_its_id(api_client, settings, caplog):
-    from config import middleware
+    from base import middleware
 
     settings.ACCESS_LOG = True
     handler = middleware.RequestIdMiddleware(lambda request: HttpResponse(status=204))

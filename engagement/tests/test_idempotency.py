@@ -7,8 +7,8 @@ import time_machine
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from base.testing import run_concurrently
 from checkins.models import CheckIn
-from config.testing import run_concurrently
 from engagement.idempotency import idempotency_keys_prune
 from engagement.models import IdempotencyKey, LedgerEntry
 from users.tests.factories import UserFactory, client_for

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from config.admin_mixins import CappedCountPaginator
+from base.admin_mixins import CappedCountPaginator
 from engagement.tests.factories import LedgerEntryFactory
 from rewards.models import Reward, Tool
 from rewards.tests.factories import RewardFactory, ToolFactory

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from config.testing import run_concurrently
+from base.testing import run_concurrently
 from engagement.models import LedgerEntry
 from rewards.models import InventoryItem, Reward, UserReward
 from rewards.selectors import inventory_for_user

@@ -7,8 +7,8 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from base.progress import ProgressBar
 from checkins.simulation import EMAIL_DOMAIN, simulate
-from config.progress import ProgressBar
 from rewards.models import Reward, Tool
 
 

@@ -4,8 +4,8 @@ hold; 1 with a report, one line per violation, when any does not."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from base.progress import ProgressBar
 from checkins.invariants import invariant_violations
-from config.progress import ProgressBar
 from engagement.models import UserState
 
 

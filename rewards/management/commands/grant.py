@@ -4,7 +4,7 @@ the same services as the admin actions."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.errors import DomainError
+from base.errors import DomainError
 from rewards.services import (
     StaffChangeResult,
     freezes_grant,

@@ -15,7 +15,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 
-from config.db import note_database_failure
+from base.db import note_database_failure
 
 logger = logging.getLogger(__name__)
 

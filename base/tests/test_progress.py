@@ -1,6 +1,6 @@
 import io
 
-from config.progress import ProgressBar
+from base.progress import ProgressBar
 
 
 class Terminal(io.StringIO):

@@ -5,7 +5,7 @@ import datetime as dt
 import json
 import logging
 
-from config.request_context import request_id_var
+from base.request_context import request_id_var
 
 # Attributes every LogRecord has; anything else was passed through ``extra=``.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

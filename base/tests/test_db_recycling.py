@@ -4,7 +4,7 @@ while it sat idle."""
 import pytest
 from django.db import connection
 
-from config.db import note_database_failure, recycle_connections_older_than_last_failure
+from base.db import note_database_failure, recycle_connections_older_than_last_failure
 
 pooled = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="connection pool: PostgreSQL only"

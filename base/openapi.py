@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import OpenApiResponse
 
-from config.serializers import ProblemSerializer
+from base.serializers import ProblemSerializer
 
 _DESCRIPTIONS = {
     400: "Invalid request (problem details; `errors` per field for validation).",
@@ -69,44 +69,16 @@ def declare_service_unavailable(result, generator, request, public):
     return result
 
 
-# Links between operations (OpenAPI 3 ``links``): how a client goes from one
-# answer to the next call. Schemathesis' stateful phase follows them.
-_LINKS = {
-    ("tools_list", "200"): {
-        "BuyTool": {
-            "operationId": "inventory_buy",
-            "parameters": {"tool_id": "$response.body#/0/id"},
-        }
-    },
-    ("rewards_list", "200"): {
-        "ClaimReward": {
-            "operationId": "rewards_claim",
-            "parameters": {"id": "$response.body#/0/id"},
-        }
-    },
-    ("inventory_buy", "201"): {
-        "UseTool": {
-            "operationId": "inventory_use",
-            "parameters": {"tool_id": "$response.body#/item/tool/id"},
-        }
-    },
-    ("checkins_create", "201"): {
-        "ListCheckins": {"operationId": "checkins_list"},
-        "ListLedger": {"operationId": "ledger_list"},
-        "ListRewards": {"operationId": "rewards_list"},
-    },
-}
-
-
-def link_operations(result, generator, request, public):
-    """Add :data:`_LINKS` to the operations' responses."""
+def add_links(result: dict, links: dict[tuple[str, str], dict]) -> dict:
+    """Add OpenAPI 3 ``links`` (how a client goes from one answer to the next
+    call) to the responses of a schema: ``{(operation_id, status): {name: link}}``."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict):
                 continue
-            for (operation_id, status), links in _LINKS.items():
+            for (operation_id, status), named_links in links.items():
                 if operation.get("operationId") == operation_id:
                     response = operation.get("responses", {}).get(status)
                     if response is not None:
-                        response.setdefault("links", {}).update(links)
+                        response.setdefault("links", {}).update(named_links)
     return result

@@ -1,0 +1,85 @@
+"""``Idempotency-Key`` on authenticated POSTs, around the whole request."""
+
+import uuid
+from collections.abc import Callable
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+
+from base.errors import problem_response
+from engagement import idempotency
+from users.authentication import access_token_user_id, bearer_token
+
+
+class IdempotencyMiddleware:
+    """``Idempotency-Key`` on authenticated POSTs (see ``engagement.idempotency``).
+
+    The key is scoped to the user named by the bearer token. The request runs
+    in one transaction with its key row: a retry with the same body replays the
+    stored status and body (``Idempotent-Replayed: true``), a different body is
+    422, and a concurrent retry waits for the first attempt. Responses that
+    invite a retry (401, 403, 429, 5xx) are not stored; their transaction rolls
+    back as a whole. Anonymous POSTs (register, login, refresh) are handled as
+    if no key was sent: they are safe to repeat.
+    """
+
+    NOT_STORED = frozenset({401, 403, 408, 429})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def _token_user_id(self, request: HttpRequest) -> uuid.UUID | None:
+        try:
+            token = bearer_token(request)
+            return access_token_user_id(token) if token else None
+        except (InvalidToken, AuthenticationFailed):
+            return None  # the view answers 401
+
+    def _stored(self, response: HttpResponse) -> bool:
+        return (
+            response.status_code < 500
+            and response.status_code not in self.NOT_STORED
+            and not response.streaming
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or key is None:
+            return self.get_response(request)
+        try:
+            idempotency.idempotency_key_validate(key)
+        except idempotency.InvalidIdempotencyKey as exc:
+            return problem_response(request, exc.status, exc.code, exc.detail)
+        user_id = self._token_user_id(request)
+        if user_id is None:
+            return self.get_response(request)
+        fingerprint = idempotency.request_fingerprint(
+            method=request.method, path=request.get_full_path(), body=request.body
+        )
+        try:
+            with transaction.atomic():
+                record, stored = idempotency.idempotency_key_claim(
+                    user_id=user_id, key=key, fingerprint=fingerprint
+                )
+                if stored is not None:
+                    replay = HttpResponse(
+                        stored.body, status=stored.status_code, content_type=stored.content_type
+                    )
+                    replay["Idempotent-Replayed"] = "true"
+                    return replay
+                response = self.get_response(request)
+                if not self._stored(response):
+                    transaction.set_rollback(True)
+                    return response
+                idempotency.idempotency_key_store(
+                    record=record,
+                    response=idempotency.StoredResponse(
+                        response.status_code,
+                        response.content.decode(),
+                        response.get("Content-Type", ""),
+                    ),
+                )
+                return response
+        except idempotency.IdempotencyKeyReused as exc:
+            return problem_response(request, exc.status, exc.code, exc.detail)
