@@ -9,12 +9,14 @@ answers, and afterwards every success has its rows and every ledger replays.
 Each round takes a fresh cohort of users prepared on the edge of unlocking
 (see django_side.py) and fires their check-ins, claims, buys, uses, time-zone
 changes and reads together, while a separate process makes staff grants to
-the same users through the services and `manage.py grant` runs beside it.
+the same users (`grant`, called in-process) and `manage.py grant` processes run
+beside it. See docs/TESTING.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -116,16 +118,29 @@ class Harness:
         self.processes.append(process)
         return process
 
-    def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in reversed(self.processes):
+    def stop_all(self, grace: float = 15) -> None:
+        """SIGTERM to every process group started; SIGKILL to what is left
+        of them after ``grace`` seconds."""
+
+        def alive(process: subprocess.Popen) -> bool:
+            process.poll()  # reap the leader
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while any(alive(p) for p in self.processes) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait(timeout=10)
+        self.processes.clear()
 
     def start_server(self) -> None:
         env = {
