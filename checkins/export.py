@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from checkins.models import CheckIn
 from engagement import rules
-from engagement.models import IdempotencyKey, LedgerEntry, UserState
+from engagement.models import LedgerEntry, UserState
+from idempotency.models import IdempotencyKey
 from rewards.models import InventoryItem, UserReward
 from users.models import User
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "base",
     "users",
     "engagement",
+    "idempotency",
     "rewards",
     "checkins",
     "throttles",
@@ -63,7 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "engagement.middleware.IdempotencyMiddleware",
+    "idempotency.middleware.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

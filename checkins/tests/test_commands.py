@@ -10,7 +10,8 @@ from django.core.management.base import CommandError
 
 from checkins.models import CheckIn
 from checkins.tests.factories import CheckInFactory
-from engagement.models import IdempotencyKey, LedgerEntry, UserState
+from engagement.models import LedgerEntry, UserState
+from idempotency.models import IdempotencyKey
 from rewards.catalog import catalog_seed
 from rewards.models import InventoryItem, UserReward
 from rewards.services import tool_grant

@@ -174,13 +174,13 @@ def test_a_lost_database_is_a_503_problem_with_retry_after(user, monkeypatch, er
 
 @pytest.mark.server_error_expected
 def test_a_lost_database_outside_a_view_is_a_503_problem_too(user, monkeypatch):
-    from engagement import idempotency
+    from idempotency import services
     from users.tokens import token_pair
 
     def lost(**kwargs):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(idempotency, "idempotency_key_claim", lost)
+    monkeypatch.setattr(services, "idempotency_key_claim", lost)
     client = Client(raise_request_exception=False)
 
     response = client.post(
@@ -219,13 +219,13 @@ def test_an_unmapped_constraint_violation_is_a_409_problem(user, monkeypatch):
 def test_an_unmapped_constraint_violation_outside_a_view_is_a_409_problem(user, monkeypatch):
     from django.db import IntegrityError
 
-    from engagement import idempotency
+    from idempotency import services
     from users.tokens import token_pair
 
     def refused(**kwargs):
         raise IntegrityError("duplicate key")
 
-    monkeypatch.setattr(idempotency, "idempotency_key_claim", refused)
+    monkeypatch.setattr(services, "idempotency_key_claim", refused)
     client = Client(raise_request_exception=False)
 
     response = client.post(

@@ -13,7 +13,8 @@ from django.db.models import Model
 from rest_framework.test import APIClient
 
 from checkins.models import CheckIn
-from engagement.models import IdempotencyKey, LedgerEntry, UserState
+from engagement.models import LedgerEntry, UserState
+from idempotency.models import IdempotencyKey
 from rewards.models import InventoryItem, UserReward
 from users.models import User
 from users.tests.factories import TEST_PASSWORD, UserFactory, client_for

@@ -8,12 +8,12 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
 from base.errors import problem_response
-from engagement import idempotency
+from idempotency import services
 from users.authentication import access_token_user_id, bearer_token
 
 
 class IdempotencyMiddleware:
-    """``Idempotency-Key`` on authenticated POSTs (see ``engagement.idempotency``).
+    """``Idempotency-Key`` on authenticated POSTs (see ``idempotency.services``).
 
     The key is scoped to the user named by the bearer token. The request runs
     in one transaction with its key row: a retry with the same body replays the
@@ -48,18 +48,18 @@ class IdempotencyMiddleware:
         if request.method != "POST" or key is None:
             return self.get_response(request)
         try:
-            idempotency.idempotency_key_validate(key)
-        except idempotency.InvalidIdempotencyKey as exc:
+            services.idempotency_key_validate(key)
+        except services.InvalidIdempotencyKey as exc:
             return problem_response(request, exc.status, exc.code, exc.detail)
         user_id = self._token_user_id(request)
         if user_id is None:
             return self.get_response(request)
-        fingerprint = idempotency.request_fingerprint(
+        fingerprint = services.request_fingerprint(
             method=request.method, path=request.get_full_path(), body=request.body
         )
         try:
             with transaction.atomic():
-                record, stored = idempotency.idempotency_key_claim(
+                record, stored = services.idempotency_key_claim(
                     user_id=user_id, key=key, fingerprint=fingerprint
                 )
                 if stored is not None:
@@ -72,14 +72,14 @@ class IdempotencyMiddleware:
                 if not self._stored(response):
                     transaction.set_rollback(True)
                     return response
-                idempotency.idempotency_key_store(
+                services.idempotency_key_store(
                     record=record,
-                    response=idempotency.StoredResponse(
+                    response=services.StoredResponse(
                         response.status_code,
                         response.content.decode(),
                         response.get("Content-Type", ""),
                     ),
                 )
                 return response
-        except idempotency.IdempotencyKeyReused as exc:
+        except services.IdempotencyKeyReused as exc:
             return problem_response(request, exc.status, exc.code, exc.detail)

@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 
 from base.testing import run_concurrently
 from checkins.models import CheckIn
-from engagement.idempotency import idempotency_keys_prune
-from engagement.models import IdempotencyKey, LedgerEntry
+from engagement.models import LedgerEntry
+from idempotency.models import IdempotencyKey
+from idempotency.services import idempotency_keys_prune
 from users.tests.factories import UserFactory, client_for
 from users.tokens import token_pair
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from engagement.idempotency import KEY_LIFETIME, idempotency_keys_prune
+from idempotency.services import KEY_LIFETIME, idempotency_keys_prune
 
 
 class Command(BaseCommand):

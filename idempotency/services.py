@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from base.errors import DomainError
-from engagement.models import IdempotencyKey
+from idempotency.models import IdempotencyKey
 
 KEY_LIFETIME = dt.timedelta(hours=24)
 _VALID_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
