@@ -32,7 +32,8 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the project's admin site (backoffice.sites).
+    "backoffice.apps.AdminSiteConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "rewards",
     "checkins",
     "throttles",
+    "backoffice",
 ]
 
 MIDDLEWARE = [

@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from backoffice.admin_actions import MAX_USERS_PER_ACTION
 from checkins.tests.factories import CheckInFactory
 from engagement.models import LedgerEntry, UserState
 from engagement.tests.factories import LedgerEntryFactory
-from rewards.admin_actions import MAX_USERS_PER_ACTION
 from rewards.models import InventoryItem
 from rewards.services import loyalty_grant
 from rewards.tests.factories import InventoryItemFactory, ToolFactory, checkin_days, state_of

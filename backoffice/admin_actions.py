@@ -188,7 +188,7 @@ def run_state_action(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media + form.media,
     }
-    return TemplateResponse(request, "admin/rewards/state_action.html", context)
+    return TemplateResponse(request, "admin/backoffice/state_action.html", context)
 
 
 def state_action(name: str, title: str, form_class: type[StateActionForm]) -> Callable:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from checkins.dashboard import DayCount, dashboard_data
+from backoffice.dashboard import DayCount, dashboard_data
 from checkins.tests.factories import CheckInFactory
 from engagement.models import LedgerEntry
 from engagement.tests.factories import LedgerEntryFactory, UserStateFactory

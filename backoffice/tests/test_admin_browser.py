@@ -19,8 +19,8 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect, sync_playwright
 
+from backoffice.simulation import simulate
 from checkins.models import CheckIn
-from checkins.simulation import simulate
 from engagement.models import LedgerEntry
 from rewards.catalog import catalog_seed
 from rewards.models import Reward

@@ -1,5 +1,5 @@
 """``manage.py simulate``: N users x D days through the real services on a
-simulated clock (see ``checkins.simulation``), for demos, the dashboard and
+simulated clock (see ``backoffice.simulation``), for demos, the dashboard and
 benchmarks."""
 
 import datetime as dt
@@ -7,8 +7,8 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from backoffice.simulation import EMAIL_DOMAIN, simulate
 from base.progress import ProgressBar
-from checkins.simulation import EMAIL_DOMAIN, simulate
 from rewards.models import Reward, Tool
 
 

@@ -1,11 +1,11 @@
 """``manage.py verify_invariants``: prove that every state row agrees with its
-ledger and its check-ins (see ``checkins.invariants``). Exit status 0 when all
+ledger and its check-ins (see ``backoffice.invariants``). Exit status 0 when all
 hold; 1 with a report, one line per violation, when any does not."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice.invariants import invariant_violations
 from base.progress import ProgressBar
-from checkins.invariants import invariant_violations
 from engagement.models import UserState
 
 

@@ -3,9 +3,8 @@
 ledger. States change only through the actions on the user list, which call
 the grant services (locked, through the rules, in the ledger with a reason).
 
-The users *model* is the bottom layer; this admin page composes every app's
-per-user view, so it imports from the apps above (as ``users.services``
-imports ``engagement.services``)."""
+This page composes every app's per-user view (their inlines and the state
+table), so it lives here, above the apps, rather than in ``users``."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -13,12 +12,12 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from backoffice.admin_actions import StateActionsMixin
 from base.admin_mixins import BigTableAdminMixin
 from checkins.admin import CheckInInline
 from engagement.admin import LedgerInline, state_table
 from engagement.models import UserState
 from rewards.admin import InventoryInline, UserRewardInline
-from rewards.admin_actions import StateActionsMixin
 from users.models import User
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
-from checkins.export import user_export
+from backoffice.export import user_export
 from users.models import User, normalize_email
 
 
