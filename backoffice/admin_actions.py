@@ -16,6 +16,7 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from base.errors import DomainError
 from engagement.models import MAX_FREEZES
@@ -24,7 +25,7 @@ from rewards.models import Tool
 from rewards.services import (
     REASON_MAX_LENGTH,
     TOOL_GRANT_MAX_QUANTITY,
-    StaffChangeResult,
+    ChangeResult,
     freezes_grant,
     loyalty_grant,
     state_adjust,
@@ -52,7 +53,7 @@ class StateActionForm(forms.Form):
 
     prefix = "grant"
 
-    def apply(self, user: User) -> StaffChangeResult:
+    def apply(self, user: User) -> ChangeResult:
         raise NotImplementedError
 
 
@@ -60,9 +61,11 @@ class LoyaltyGrantForm(StateActionForm):
     amount = forms.IntegerField(min_value=1, max_value=EFFECT_LIMIT, help_text="Exact, no bonus.")
     reason = reason_field()
 
-    def apply(self, user: User) -> StaffChangeResult:
+    def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
-        return loyalty_grant(user=user, amount=data["amount"], reason=data["reason"])
+        return loyalty_grant(
+            user_id=user.pk, amount=data["amount"], reason=data["reason"], now=timezone.now()
+        )
 
 
 class FreezesGrantForm(StateActionForm):
@@ -74,9 +77,11 @@ class FreezesGrantForm(StateActionForm):
     )
     reason = reason_field()
 
-    def apply(self, user: User) -> StaffChangeResult:
+    def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
-        return freezes_grant(user=user, count=data["count"], reason=data["reason"])
+        return freezes_grant(
+            user_id=user.pk, count=data["count"], reason=data["reason"], now=timezone.now()
+        )
 
 
 class ToolChoiceField(forms.ModelChoiceField):
@@ -92,10 +97,14 @@ class ToolGrantForm(StateActionForm):
     quantity = forms.IntegerField(min_value=1, max_value=TOOL_GRANT_MAX_QUANTITY, initial=1)
     reason = reason_field()
 
-    def apply(self, user: User) -> StaffChangeResult:
+    def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
         return tool_grant(
-            user=user, tool_id=data["tool"].pk, quantity=data["quantity"], reason=data["reason"]
+            user_id=user.pk,
+            tool_id=data["tool"].pk,
+            quantity=data["quantity"],
+            reason=data["reason"],
+            now=timezone.now(),
         )
 
 
@@ -122,10 +131,13 @@ class StateAdjustForm(StateActionForm):
             raise forms.ValidationError("Give at least one non-zero delta.")
         return cleaned
 
-    def apply(self, user: User) -> StaffChangeResult:
+    def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
         return state_adjust(
-            user=user, reason=data["reason"], **{name: data[name] for name in self.DELTAS}
+            user_id=user.pk,
+            reason=data["reason"],
+            now=timezone.now(),
+            **{name: data[name] for name in self.DELTAS},
         )
 
 

@@ -197,7 +197,7 @@ def _user_day(
     decisions: Decisions,
 ) -> None:
     try:
-        checkin = checkin_create(user=user, now=now)
+        checkin = checkin_create(user_id=user.pk, now=now)
     except DomainError as exc:
         if exc.code == "already_checked_in":
             result.already_done += 1  # simulated before: do nothing else that day
@@ -209,7 +209,7 @@ def _user_day(
     loyalty = checkin.state.loyalty
     for reward_id, claim in zip(list(pending), decisions.claims, strict=False):
         if claim and _try(
-            result, lambda r=reward_id: reward_claim(user=user, reward_id=r, now=now)
+            result, lambda r=reward_id: reward_claim(user_id=user.pk, reward_id=r, now=now)
         ):
             result.claims += 1
             pending.remove(reward_id)
@@ -218,12 +218,12 @@ def _user_day(
         affordable = [t for t in tools if loyalty is None or t.price <= loyalty]
         if affordable:
             tool = affordable[int(decisions.pick * len(affordable))]
-            if _try(result, lambda: tool_buy(user=user, tool_id=tool.pk, now=now)):
+            if _try(result, lambda: tool_buy(user_id=user.pk, tool_id=tool.pk, now=now)):
                 result.buys += 1
                 held[tool.pk] = held.get(tool.pk, 0) + 1
     if decisions.uses and held:
         tool_id = sorted(held)[int(decisions.pick * len(held))]
-        if _try(result, lambda: tool_use(user=user, tool_id=tool_id, now=now)):
+        if _try(result, lambda: tool_use(user_id=user.pk, tool_id=tool_id, now=now)):
             result.uses += 1
             held[tool_id] -= 1
             if not held[tool_id]:

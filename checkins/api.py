@@ -1,5 +1,6 @@
 """HTTP for check-ins."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
@@ -24,7 +25,7 @@ def checkin_payload(result: CheckinResult) -> dict:
     checkin = result.checkin
     return {
         "checkin": {
-            "id": checkin.pk,
+            "id": checkin.id,
             "date": checkin.date.isoformat(),
             "streak": checkin.streak,
             "freezes_used": checkin.freezes_used,
@@ -79,5 +80,5 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request):
         _no_input(request)
-        result = checkin_create(user=request.user)
+        result = checkin_create(user_id=request.user.pk, now=timezone.now())
         return Response(checkin_payload(result), status=status.HTTP_201_CREATED)

@@ -2,49 +2,49 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import IntegrityError
 
 from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
-from checkins.statements import insert_checkin
-from engagement import rules
-from engagement.models import LedgerEntry, UserState
-from engagement.services import StateChange, limits, state_lock
-from rewards.services import Unlocked, rewards_unlock
-from users.authentication import AuthenticatedUser
-from users.models import User
-from users.timezones import local_date
+from engagement import rules, statements
+from engagement.models import LedgerEntry
+from engagement.services import limits, state_change
+from rewards.services.unlock import Unlocked, unlocked_in
+
+
+@dataclass(frozen=True)
+class CheckinRow:
+    id: int
+    date: dt.date
+    streak: int
+    freezes_used: int
+    created_at: dt.datetime
 
 
 @dataclass(frozen=True)
 class CheckinResult:
-    checkin: CheckIn
-    state: UserState
+    checkin: CheckinRow
+    state: rules.State
     freezes_used: int
     checkin_step: rules.Transition
     unlocked: list[Unlocked]
     today: dt.date
 
 
-def checkin_create(
-    *, user: User | AuthenticatedUser, now: dt.datetime | None = None
-) -> CheckinResult:
-    """Check the user in for today in their time zone.
+def checkin_create(*, user_id: uuid.UUID, now: dt.datetime) -> CheckinResult:
+    """Check the user in for ``now``'s date in their time zone.
 
     Under the state-row lock: refuse a date that is not after the last one,
-    bridge a gap with freezes, apply the base deltas, insert the check-in,
-    unlock rewards, then write the state and its ledger entries.
+    bridge a gap with freezes, apply the base deltas and insert the check-in;
+    the envelope then unlocks rewards and writes the state and its ledger.
     """
-    now = now or timezone.now()
-    with transaction.atomic():
-        # The user's time zone is read with the lock: the date is decided under it.
-        row = state_lock(user_id=user.pk)
-        today = local_date(now, row.user_timezone)
-        change = StateChange(row)
+    with state_change(user_id=user_id, now=now) as change:
+        today = change.today  # the time zone is read under the lock
         try:
             plan = rules.checkin(change.current, today, limits())
         except rules.AlreadyCheckedInRule:
@@ -53,25 +53,34 @@ def checkin_create(
         if plan.freeze_step:
             change.record(LedgerEntry.Kind.FREEZE_USED, ref, plan.freeze_step)
         change.record(LedgerEntry.Kind.CHECKIN, ref, plan.checkin_step)
+        checkin = CheckinRow(
+            id=0,
+            date=today,
+            streak=plan.after.streak,
+            freezes_used=plan.freezes_used,
+            created_at=now,
+        )
         try:
-            checkin = insert_checkin(
-                user_id=user.pk,
-                date=today,
-                streak=plan.after.streak,
-                freezes_used=plan.freezes_used,
-                now=now,
+            # Its own savepoint is not needed: the (user, date) unique
+            # constraint is the backstop behind the lock, and raising leaves
+            # the envelope, which rolls the whole attempt back.
+            checkin_id = statements.insert_row(
+                CheckIn,
+                {
+                    "user": user_id,
+                    "date": checkin.date,
+                    "streak": checkin.streak,
+                    "freezes_used": checkin.freezes_used,
+                    "created_at": now,
+                },
             )
         except IntegrityError:
-            # The (user, date) unique constraint is the backstop behind the lock.
-            # Raising leaves the atomic block, which rolls the whole attempt back.
             raise AlreadyCheckedIn() from None
-        unlocked = rewards_unlock(change=change, now=now)
-        state = change.save(now)
     return CheckinResult(
-        checkin=checkin,
-        state=state,
+        checkin=dataclasses.replace(checkin, id=checkin_id),
+        state=change.current,
         freezes_used=plan.freezes_used,
         checkin_step=plan.checkin_step,
-        unlocked=unlocked,
+        unlocked=unlocked_in(change),
         today=today,
     )

@@ -3,7 +3,7 @@ import datetime as dt
 from rest_framework import serializers
 
 from engagement import rules
-from engagement.models import LedgerEntry, UserState
+from engagement.models import LedgerEntry
 
 
 class _StateNumbers(serializers.Serializer):
@@ -24,15 +24,15 @@ class StateOutputSerializer(_StateNumbers):
     streak_status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
 
-def state_data(state: UserState, today: dt.date) -> dict:
+def state_data(state: rules.State, today: dt.date) -> dict:
     """The ``state`` object of every response that carries one, as
     ``StateOutputSerializer`` documents it. Built directly: it is on every hot
-    path, and a serializer instance per response costs more than the query."""
-    plain = state.as_rules_state()
-    data: dict = {field: getattr(plain, field) for field in rules.STATE_FIELDS}
-    last = plain.last_checkin_date
+    path, and a serializer instance per response costs more than the query
+    (engagement/tests/test_statements.py checks they agree)."""
+    data: dict = {field: getattr(state, field) for field in rules.STATE_FIELDS}
+    last = state.last_checkin_date
     data["last_checkin_date"] = last.isoformat() if last else None
-    data["streak_status"] = rules.streak_status(plain, today)
+    data["streak_status"] = rules.streak_status(state, today)
     return data
 
 

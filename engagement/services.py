@@ -1,21 +1,39 @@
-"""Writes to a user's state. Each function expects to run inside the caller's
-transaction, after :func:`state_lock` took the user's state row."""
+"""The state-change envelope: every write to a user's state goes through
+:func:`state_change`.
+
+::
+
+    with state_change(user_id=user_id, now=now) as change:
+        plan = rules.checkin(change.current, change.today, limits())  # pure rules
+        change.record(LedgerEntry.Kind.CHECKIN, ref, plan.checkin_step)
+        ...  # the use case's own rows, read and written after the lock
+
+On entry it takes the one lock (the user's state row, :func:`state_lock`);
+the use case computes with the pure rules and records each transition; on a
+clean exit the registered after-change steps run (reward unlocks; each does
+its own reads, after the lock) and the state row and its ledger entries are
+written, all in one transaction. An exception anywhere rolls everything back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from engagement import rules, statements
 from engagement.errors import AccountUnavailable
 from engagement.models import UserState
+from engagement.statements import LedgerRow, LockedUser
 from users.models import User
+from users.timezones import local_date
 
 
 @cache
@@ -23,38 +41,32 @@ def limits() -> rules.Limits:
     return rules.Limits.from_settings(settings.ENGAGEMENT)
 
 
-def state_get_or_create(*, user_id: uuid.UUID) -> UserState:
-    """The user's state row, created on first use. Safe under concurrency: the
-    primary key on ``user_id`` lets exactly one insert win; the others read it."""
-    state, _ = UserState.objects.get_or_create(user_id=user_id)
-    return state
+def state_get_or_create(*, user_id: uuid.UUID) -> None:
+    """Create the user's state row if it does not exist. Safe under concurrency:
+    the primary key on ``user_id`` lets exactly one insert win."""
+    UserState.objects.get_or_create(user_id=user_id)
 
 
-def state_lock(*, user_id: uuid.UUID) -> UserState:
+def state_lock(*, user_id: uuid.UUID) -> LockedUser:
     """Lock the user's state row for the rest of the current transaction.
 
-    Every write path starts here, so there is one lock per user and one order.
-    On SQLite the IMMEDIATE transaction already holds the database write lock.
-
-    The same statement reads the user's own columns: the time zone
-    (``user_timezone``) and whether the account is active (tokens are trusted
-    without a query, so this is where a deactivated account is stopped).
-    Whatever depends on the locked state (rewards owned, inventory) the caller
-    reads after this returns, in statements of its own. Raises
-    :class:`AccountUnavailable` for an inactive or deleted user.
-    """
+    The one lock helper: every write path starts here, so there is one lock per
+    user and one order. On SQLite the IMMEDIATE transaction already holds the
+    database write lock. Raises :class:`AccountUnavailable` for an inactive or
+    deleted user (tokens are trusted without a query, so this is where a
+    deactivated account is stopped)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("state_lock() must run inside transaction.atomic().")
-    row = statements.select_state_for_update(user_id=user_id)
-    if row is None:
+    locked = statements.select_state_for_update(user_id=user_id)
+    if locked is None:
         # First write of a user who never had a state row (created by staff).
         if not User.objects.filter(pk=user_id, is_active=True).exists():
             raise AccountUnavailable()
         state_get_or_create(user_id=user_id)
-        row = statements.select_state_for_update(user_id=user_id)
-    if not row.user_is_active:
+        locked = statements.select_state_for_update(user_id=user_id)
+    if locked is None or not locked.is_active:
         raise AccountUnavailable()
-    return row
+    return locked
 
 
 @dataclass(frozen=True)
@@ -65,25 +77,38 @@ class LedgerStep:
     reason: str = ""
 
 
-def state_snapshot(state: rules.State) -> dict:
-    snapshot = {f: getattr(state, f) for f in rules.STATE_FIELDS}
+def state_snapshot(state: rules.State) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {f: getattr(state, f) for f in rules.STATE_FIELDS}
     last = state.last_checkin_date
     snapshot["last_checkin_date"] = last.isoformat() if last else None
     return snapshot
 
 
 class StateChange:
-    """The changes one use case makes to one locked state row.
+    """One use case's changes to one locked state.
 
-    Each step is a transition from the current state; :meth:`save` writes the
-    row once and every step's ledger entry in one insert, so a use case costs
-    two writes however many steps (check-in, freezes, reward claims) it has.
+    ``locked`` is what the lock read (immutable); ``current`` is the state
+    after the steps recorded so far. Each step is a transition from the
+    current state and becomes one ledger entry; the row is written once, when
+    the envelope closes. After-change steps leave their results in
+    ``outcomes`` under their name.
     """
 
-    def __init__(self, row: UserState):
-        self.row = row
-        self.current: rules.State = row.as_rules_state()
+    def __init__(self, *, locked: LockedUser, now: dt.datetime):
+        self.locked = locked
+        self.now = now
+        self.current: rules.State = locked.state
         self.steps: list[LedgerStep] = []
+        self.outcomes: dict[str, Any] = {}
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.locked.user_id
+
+    @property
+    def today(self) -> dt.date:
+        """``now`` as a date in the user's time zone (read under the lock)."""
+        return local_date(self.now, self.locked.timezone)
 
     def record(
         self, kind: str, ref: str, transition: rules.Transition, reason: str = ""
@@ -94,25 +119,45 @@ class StateChange:
         self.steps.append(LedgerStep(kind, ref, transition, reason))
         return transition
 
-    def save(self, now: dt.datetime | None = None) -> UserState:
-        """Write the state row and one ledger entry per step (two statements)."""
+    def _save(self) -> None:
+        """The state row and one ledger entry per step: two statements."""
         if not self.steps:
-            return self.row
-        now = now or timezone.now()
-        self.row.set_from(self.current)
-        statements.update_state(row=self.row, now=now)
+            return
+        statements.update_state(user_id=self.user_id, state=self.current, now=self.now)
         statements.insert_ledger(
-            user_id=self.row.user_id,
+            user_id=self.user_id,
             entries=[
-                (
-                    step.kind,
-                    step.ref,
-                    step.reason,
-                    step.transition.applied.as_dict(),
-                    state_snapshot(step.transition.after),
+                LedgerRow(
+                    kind=step.kind,
+                    ref=step.ref,
+                    reason=step.reason,
+                    deltas=step.transition.applied,
+                    state_after=state_snapshot(step.transition.after),
                 )
                 for step in self.steps
             ],
-            now=now,
+            now=self.now,
         )
-        return self.row
+
+
+AfterChangeStep = Callable[[StateChange], Any]
+_after_change_steps: dict[str, AfterChangeStep] = {}
+
+
+def register_after_change(name: str, step: AfterChangeStep) -> None:
+    """Run ``step(change)`` at the end of every state change that recorded
+    something, before it is saved; its result lands in ``change.outcomes[name]``.
+    Apps register their steps in ``AppConfig.ready`` (rewards: unlocks)."""
+    _after_change_steps[name] = step
+
+
+@contextmanager
+def state_change(*, user_id: uuid.UUID, now: dt.datetime) -> Iterator[StateChange]:
+    """The envelope of every state change (see the module docstring)."""
+    with transaction.atomic():
+        change = StateChange(locked=state_lock(user_id=user_id), now=now)
+        yield change
+        if change.steps:
+            for name, step in _after_change_steps.items():
+                change.outcomes[name] = step(change)
+        change._save()

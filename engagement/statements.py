@@ -1,123 +1,296 @@
-"""The SQL of the hot write path, written out once.
+"""The statements of the hot write path, compiled once from the ORM.
 
-Every state change runs these three statements (lock, update, ledger insert).
-The ORM would build and compile them on every call, which on the check-in path
-cost several times the database's own work (see docs/PERFORMANCE.md); here the
-SQL text is built once per database vendor and only the parameters change.
-Values are adapted by Django's own field adapters, so what is written is what
-the ORM would write, on PostgreSQL and on SQLite alike.
+Every state change runs the same few statements (lock, update, ledger insert,
+plus the use case's own insert). Building and compiling them with the ORM on
+every call cost several times the database's own work (docs/PERFORMANCE.md),
+so each is compiled by Django's own query compiler the first time a database
+vendor needs it, and only the parameter values change afterwards. The ORM
+stays the source of truth for tables, columns and SQL; values are adapted by
+each field's ``get_db_prep_save`` exactly as the ORM adapts them, and read
+back through each field's ``to_python``. ``engagement/tests/
+test_statements.py`` proves on both databases that they read and write what
+the ORM would.
+
+Nothing here hands out a model instance: readers get small frozen
+dataclasses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import connection
+from django.db.models import Field, Model, Q
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
-from users.models import User
 
-_STATE = UserState._meta.db_table
-_USER = User._meta.db_table
-_LEDGER = LedgerEntry._meta.db_table
-_FIELDS = rules.STATE_FIELDS
+STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_date")
+_SAMPLE_ID = uuid.UUID(int=1)  # stands in for a parameter while compiling
+_SAMPLE_DATE = dt.date(2000, 1, 1)
+_SAMPLE_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
-def db_user_id(user_id: uuid.UUID | str):
+@dataclass(frozen=True)
+class LockedUser:
+    """What a state change holds once it has the lock: the state row and the
+    user's own columns, as plain values."""
+
+    user_id: uuid.UUID
+    timezone: str
+    is_active: bool
+    state: rules.State
+
+
+def db_user_id(user_id: uuid.UUID | str) -> Any:
     """A user id as the database stores it (uuid on PostgreSQL, hex text on SQLite)."""
-    return User._meta.pk.get_db_prep_value(user_id, connection)
+    return UserState._meta.pk.get_db_prep_value(user_id, connection)
 
 
-def _as_date(value) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)  # SQLite hands dates back as text
+def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
+    return [model._meta.get_field(name) for name in names]  # type: ignore[misc]
+
+
+def _from_db(fields: Sequence[Field], row: Sequence[Any]) -> list[Any]:
+    """A fetched row as the ORM would hand it out: each field's ``to_python``
+    (SQLite returns dates as text and booleans as 0/1), datetimes aware in UTC
+    (SQLite stores them naive, in UTC, as Django writes them)."""
+    values = [field.to_python(value) for field, value in zip(fields, row, strict=True)]
+    return [
+        value.replace(tzinfo=dt.UTC)
+        if isinstance(value, dt.datetime) and value.tzinfo is None
+        else value
+        for value in values
+    ]
+
+
+def _prep(fields: Sequence[Field], values: Iterable[Any]) -> list[Any]:
+    return [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+
+
+# --- The lock ----------------------------------------------------------------------
+_LOCK_COLUMNS = (*STATE_COLUMNS, "user__timezone", "user__is_active")
+
+
+def _lock_read_fields() -> list[Field]:
+    user_model = UserState._meta.get_field("user").related_model
+    return [
+        *_fields(UserState, STATE_COLUMNS),
+        user_model._meta.get_field("timezone"),  # type: ignore[union-attr]
+        user_model._meta.get_field("is_active"),  # type: ignore[union-attr]
+    ]
 
 
 @cache
 def _lock_sql(vendor: str) -> str:
-    columns = ", ".join(f"s.{field}" for field in _FIELDS)
-    # SQLite has no row locks: the IMMEDIATE transaction holds the write lock.
-    lock = " FOR UPDATE OF s" if vendor == "postgresql" else ""
-    # Only the state row and the user's own columns: anything that depends on
-    # the locked state (rewards owned, inventory) must be read after the lock
-    # in a statement of its own. Under READ COMMITTED a statement that waited
-    # for the lock sees the locked row as it is now, but every other table as
-    # it was before the wait.
-    return (
-        f"SELECT {columns}, s.last_checkin_date, u.timezone, u.is_active "
-        f"FROM {_STATE} s JOIN {_USER} u ON u.id = s.user_id "
-        f"WHERE s.user_id = %s{lock}"
-    )
+    """SELECT the state row and the user's own columns, locking the state row
+    (``FOR UPDATE OF`` the state table only: the user row is read, not locked).
+    SQLite has no row locks; its IMMEDIATE transaction holds the write lock.
+
+    Only the row and the user's own columns: anything that depends on the
+    locked state (rewards owned, inventory) is read after the lock in a
+    statement of its own. Under READ COMMITTED a statement that waited for the
+    lock sees the locked row as it is now, but every other table as it was
+    before the wait."""
+    query = UserState.objects.filter(user_id=_SAMPLE_ID).values_list(*_LOCK_COLUMNS)
+    if connection.features.has_select_for_update_of:
+        query = query.select_for_update(of=("self",))
+    sql, params = query.query.get_compiler(connection=connection).as_sql()
+    if len(params) != 1:
+        raise RuntimeError(f"the lock should take one parameter, not {params!r}")
+    return sql
 
 
-def select_state_for_update(*, user_id: uuid.UUID) -> UserState | None:
-    """The user's state row, locked, with ``user_timezone`` and
-    ``user_is_active`` as attributes; None when the user has no state row."""
+def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
+    """Lock the user's state row; None when the user has no state row. Must run
+    inside a transaction."""
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(connection.vendor), [db_user_id(user_id)])
         found = cursor.fetchone()
     if found is None:
         return None
-    numbers = found[: len(_FIELDS)]
-    rest = found[len(_FIELDS) :]
-    row = UserState(user_id=user_id, **dict(zip(_FIELDS, numbers, strict=True)))
-    row.last_checkin_date = _as_date(rest[0])
-    row.user_timezone = rest[1]
-    row.user_is_active = bool(rest[2])
-    row._state.adding = False
-    return row
-
-
-@cache
-def _update_sql() -> str:
-    assignments = ", ".join(f"{field} = %s" for field in _FIELDS)
-    return (
-        f"UPDATE {_STATE} SET {assignments}, last_checkin_date = %s, updated_at = %s "
-        f"WHERE user_id = %s"
+    values = _from_db(_lock_read_fields(), found)
+    *state_values, timezone_name, is_active = values
+    return LockedUser(
+        user_id=user_id,
+        timezone=timezone_name,
+        is_active=bool(is_active),
+        state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
     )
 
 
-def update_state(*, row: UserState, now: dt.datetime) -> None:
-    ops = connection.ops
-    params = [getattr(row, field) for field in _FIELDS]
-    params += [
-        ops.adapt_datefield_value(row.last_checkin_date),
-        ops.adapt_datetimefield_value(now),
-        db_user_id(row.user_id),
-    ]
+# --- The state update --------------------------------------------------------------
+_UPDATE_COLUMNS = (*STATE_COLUMNS, "updated_at")
+
+
+@cache
+def _update_sql(vendor: str) -> str:
+    query = UpdateQuery(UserState)
+    samples = {name: 0 for name in rules.STATE_FIELDS}
+    query.add_update_values(
+        {**samples, "last_checkin_date": _SAMPLE_DATE, "updated_at": _SAMPLE_MOMENT}
+    )
+    query.add_q(Q(user_id=_SAMPLE_ID))
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    if len(params) != len(_UPDATE_COLUMNS) + 1:
+        raise RuntimeError(f"unexpected update parameters {params!r}")
+    return sql
+
+
+def update_state(*, user_id: uuid.UUID, state: rules.State, now: dt.datetime) -> None:
+    """Write ``state`` to the user's (locked) state row."""
+    values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
+    params = [*_prep(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(), params)
+        cursor.execute(_update_sql(connection.vendor), params)
         if cursor.rowcount != 1:
-            raise RuntimeError(f"state row of {row.user_id} vanished while locked")
-    row.updated_at = now
+            raise RuntimeError(f"state row of {user_id} vanished while locked")
 
 
-_LEDGER_COLUMNS = ("user_id", "kind", "ref", *_FIELDS, "state_after", "reason", "created_at")
+# --- Inserts -----------------------------------------------------------------------
+@cache
+def _insert_sql(
+    vendor: str, model: type[Model], names: tuple[str, ...], rows: int, returning: bool
+) -> str:
+    """INSERT of ``rows`` rows of ``names`` into ``model``'s table; with
+    ``returning``, it returns the primary key (one row)."""
+    fields = _fields(model, names)
+    sample = model(**{field.attname: None for field in fields})
+    query = InsertQuery(model)
+    query.insert_values(fields, [sample] * rows, raw=True)
+    compiler = query.get_compiler(connection=connection)
+    if returning:
+        compiler.returning_fields = [model._meta.pk]
+    statements = compiler.as_sql()
+    if len(statements) != 1:
+        raise RuntimeError(f"{model.__name__}: expected one INSERT, got {len(statements)}")
+    return statements[0][0]
 
 
-def insert_ledger(
-    *, user_id: uuid.UUID, entries: Iterable[tuple[str, str, str, dict, dict]], now: dt.datetime
-) -> None:
-    """One multi-row INSERT: (kind, ref, reason, applied deltas, state after) each."""
-    ops = connection.ops
-    created = ops.adapt_datetimefield_value(now)
-    owner = db_user_id(user_id)
-    rows, params = [], []
-    placeholders = "(" + ", ".join(["%s"] * len(_LEDGER_COLUMNS)) + ")"
-    for kind, ref, reason, deltas, state_after in entries:
-        rows.append(placeholders)
-        params += [owner, kind, ref, *(deltas[field] for field in _FIELDS)]
-        params += [json.dumps(state_after), reason, created]
-    if not rows:
-        return
+def insert_row(model: type[Model], values: Mapping[str, Any]) -> Any:
+    """Insert one row of ``model`` (``values`` by field name) and return its
+    primary key. Constraint violations raise IntegrityError as usual."""
+    names = tuple(values)
+    returning = connection.features.can_return_columns_from_insert
+    sql = _insert_sql(connection.vendor, model, names, 1, returning)
+    params = _prep(_fields(model, names), values.values())
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_LEDGER} ({', '.join(_LEDGER_COLUMNS)}) VALUES {', '.join(rows)}",
-            params,
-        )
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0] if returning else cursor.lastrowid
+
+
+_LEDGER_COLUMNS = (
+    "user",
+    "kind",
+    "ref",
+    *rules.STATE_FIELDS,
+    "state_after",
+    "reason",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    kind: str
+    ref: str
+    reason: str
+    deltas: rules.Deltas
+    state_after: Mapping[str, Any]
+
+
+def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.datetime) -> None:
+    """All of one change's ledger entries in one multi-row INSERT."""
+    if not entries:
+        return
+    fields = _fields(LedgerEntry, _LEDGER_COLUMNS)
+    rows: list[list[Any]] = []
+    for entry in entries:
+        deltas = entry.deltas.as_dict()
+        values = [user_id, entry.kind, entry.ref, *(deltas[name] for name in rules.STATE_FIELDS)]
+        rows.append(_prep(fields, [*values, dict(entry.state_after), entry.reason, now]))
+    sql = _insert_sql(connection.vendor, LedgerEntry, _LEDGER_COLUMNS, len(rows), False)
+    if len(rows) > 1 and sql.count("%s") == len(fields):
+        # PostgreSQL: Django inserts several rows as one array per column
+        # (INSERT ... SELECT * FROM UNNEST(%s::type[], ...)).
+        params = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        params = [value for row in rows for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# --- GET /me: the profile and the state ---------------------------------------------
+@dataclass(frozen=True)
+class Profile:
+    """The user's own columns a response shows."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    timezone: str
+    date_joined: dt.datetime
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
+
+
+@dataclass(frozen=True)
+class ProfileWithState:
+    profile: Profile
+    state: rules.State
+
+
+_PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined")
+
+
+def _profile_read_fields() -> list[Field]:
+    user_model = UserState._meta.get_field("user").related_model
+    return [
+        *[user_model._meta.get_field(name) for name in _PROFILE_COLUMNS],  # type: ignore[union-attr]
+        *_fields(UserState, STATE_COLUMNS),
+    ]
+
+
+@cache
+def _profile_sql(vendor: str) -> str:
+    query = UserState.objects.filter(user_id=_SAMPLE_ID, user__is_active=True).values_list(
+        *(f"user__{name}" for name in _PROFILE_COLUMNS), *STATE_COLUMNS
+    )
+    sql, params = query.query.get_compiler(connection=connection).as_sql()
+    if len(params) != 1:  # the user id (the active flag compiles to a condition)
+        raise RuntimeError(f"unexpected parameters {params!r}")
+    return sql
+
+
+def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
+    """The active user's profile and state in one query (GET /me, the most
+    frequent read); None when the account is inactive, gone, or has no state
+    row yet."""
+    with connection.cursor() as cursor:
+        cursor.execute(_profile_sql(connection.vendor), [db_user_id(user_id)])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    values = _from_db(_profile_read_fields(), found)
+    email, display_name, timezone_name, joined, *state_values = values
+    return ProfileWithState(
+        profile=Profile(
+            id=user_id,
+            email=email,
+            display_name=display_name,
+            timezone=timezone_name,
+            date_joined=joined,
+        ),
+        state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
+    )

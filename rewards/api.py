@@ -1,5 +1,6 @@
 """HTTP for rewards, the tool shop and the caller's inventory."""
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
@@ -75,7 +76,7 @@ class RewardViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def claim(self, request, id: str):
         _no_input(request)
-        result = services.reward_claim(user=request.user, reward_id=id)
+        result = services.reward_claim(user_id=request.user.pk, reward_id=id, now=timezone.now())
         return Response(
             RewardClaimOutputSerializer(
                 {
@@ -145,7 +146,7 @@ class InventoryViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def buy(self, request, tool_id: str):
         _no_input(request)
-        result = services.tool_buy(user=request.user, tool_id=tool_id)
+        result = services.tool_buy(user_id=request.user.pk, tool_id=tool_id, now=timezone.now())
         return Response(
             ToolBuyOutputSerializer(
                 {
@@ -173,7 +174,7 @@ class InventoryViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def use(self, request, tool_id: str):
         _no_input(request)
-        result = services.tool_use(user=request.user, tool_id=tool_id)
+        result = services.tool_use(user_id=request.user.pk, tool_id=tool_id, now=timezone.now())
         return Response(
             ToolUseOutputSerializer(
                 {

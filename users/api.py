@@ -9,8 +9,8 @@ from rest_framework.response import Response
 
 from base.openapi import problems
 from config.throttling import LoginRateThrottle, RegisterRateThrottle, failed_logins_per_ip
-from engagement.models import UserState
 from engagement.serializers import state_data
+from engagement.statements import ProfileWithState
 from users import services
 from users.serializers import (
     AccessOutputSerializer,
@@ -84,9 +84,9 @@ class AuthViewSet(viewsets.ViewSet):
 class MeViewSet(viewsets.ViewSet):
     """The caller's profile and state."""
 
-    def _payload(self, row: UserState) -> dict:
-        today = local_date(timezone.now(), row.user.timezone)
-        return {"user": user_data(row.user), "state": state_data(row, today)}
+    def _payload(self, me: ProfileWithState) -> dict:
+        today = local_date(timezone.now(), me.profile.timezone)
+        return {"user": user_data(me.profile), "state": state_data(me.state, today)}
 
     @extend_schema(operation_id="me_retrieve", responses={200: MeOutputSerializer, **problems(401)})
     def retrieve(self, request):
@@ -100,10 +100,10 @@ class MeViewSet(viewsets.ViewSet):
     def partial_update(self, request):
         data = MeUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        row = services.me_load(user_id=request.user.pk)
-        row.user = services.user_update_profile(
-            user=row.user,
+        services.user_update_profile(
+            user_id=request.user.pk,
+            now=timezone.now(),
             timezone_name=data.validated_data.get("timezone"),
             display_name=data.validated_data.get("display_name"),
         )
-        return Response(self._payload(row))
+        return Response(self._payload(services.me_load(user_id=request.user.pk)))

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from base.serializers import StrictInputSerializer
 from engagement.serializers import StateOutputSerializer
+from engagement.statements import Profile
 from users.models import User, normalize_email
 from users.timezones import TIMEZONE_NAMES, known_timezones
 
@@ -32,7 +33,7 @@ class UserOutputSerializer(serializers.Serializer):
 _DATETIME = serializers.DateTimeField()
 
 
-def user_data(user: User) -> dict:
+def user_data(user: User | Profile) -> dict:
     """The ``user`` object of a response, as ``UserOutputSerializer`` documents it."""
     return {
         "id": str(user.pk),

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from checkins.models import CheckIn
 from checkins.tests.factories import CheckInFactory
@@ -200,7 +201,7 @@ def test_export_user_writes_all_of_one_users_data():
     checkin_days(user, 3)
     checkin_days(other, 1)
     ToolFactory(id="coffee", name="Coffee")
-    tool_grant(user=user, tool_id="coffee", quantity=2, reason="apology")
+    tool_grant(user_id=user.pk, tool_id="coffee", quantity=2, reason="apology", now=timezone.now())
     IdempotencyKey.objects.create(
         user=user, key="k1", fingerprint="f", status_code=201, created_at=dt.datetime.now(dt.UTC)
     )

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from backoffice.admin_actions import MAX_USERS_PER_ACTION
 from checkins.tests.factories import CheckInFactory
@@ -190,7 +191,7 @@ def user_page(client, user):
 def test_the_user_page_shows_state_and_bounded_newest_first_history(staff_client, user):
     for day in range(30):
         CheckInFactory(user=user, date=dt.date(2026, 1, 1) + dt.timedelta(days=day))
-    loyalty_grant(user=user, amount=5, reason="first grant")
+    loyalty_grant(user_id=user.pk, amount=5, reason="first grant", now=timezone.now())
 
     page = user_page(staff_client, user).content.decode()
 
@@ -220,7 +221,7 @@ def test_the_user_page_costs_the_same_queries_whatever_the_history(staff_client,
 
 
 def test_saving_the_user_page_cannot_change_state_or_history(staff_client, user):
-    loyalty_grant(user=user, amount=5, reason="r")
+    loyalty_grant(user_id=user.pk, amount=5, reason="r", now=timezone.now())
     CheckInFactory(user=user, date=dt.date(2026, 1, 1), streak=1)
     page = user_page(staff_client, user)
     data = {

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
@@ -25,7 +26,7 @@ def at(day: int, hour: int = 12) -> dt.datetime:
 
 def grant_freezes(user, count: int) -> None:
     """Give freezes the way staff do: locked, applied, ledgered."""
-    freezes_grant(user=user, count=count, reason="test setup")
+    freezes_grant(user_id=user.pk, count=count, reason="test setup", now=timezone.now())
 
 
 def state_of(user) -> UserState:
@@ -34,7 +35,7 @@ def state_of(user) -> UserState:
 
 def test_consecutive_days_build_a_streak(user):
     for day in (1, 2, 3):
-        result = checkin_create(user=user, now=at(day))
+        result = checkin_create(user_id=user.pk, now=at(day))
 
     assert result.state.streak == 3
     assert result.state.longest_streak == 3
@@ -44,7 +45,7 @@ def test_consecutive_days_build_a_streak(user):
 
 
 def test_energy_overflow_levels_up_and_raises_the_loyalty_multiplier(user):
-    results = [checkin_create(user=user, now=at(day)) for day in (1, 2, 3, 4)]
+    results = [checkin_create(user_id=user.pk, now=at(day)) for day in (1, 2, 3, 4)]
 
     # 50 +20 +20 -> 90, +20 reaches 100: level 2, energy 0; then +20.
     assert [r.state.level for r in results] == [1, 1, 2, 2]
@@ -56,10 +57,10 @@ def test_energy_overflow_levels_up_and_raises_the_loyalty_multiplier(user):
 
 
 def test_missing_a_day_without_freezes_restarts_the_streak(user):
-    checkin_create(user=user, now=at(1))
-    checkin_create(user=user, now=at(2))
+    checkin_create(user_id=user.pk, now=at(1))
+    checkin_create(user_id=user.pk, now=at(2))
 
-    result = checkin_create(user=user, now=at(4))
+    result = checkin_create(user_id=user.pk, now=at(4))
 
     assert result.state.streak == 1
     assert result.state.longest_streak == 2
@@ -67,10 +68,10 @@ def test_missing_a_day_without_freezes_restarts_the_streak(user):
 
 
 def test_freezes_bridge_a_gap_they_cover(user):
-    checkin_create(user=user, now=at(1))
+    checkin_create(user_id=user.pk, now=at(1))
     grant_freezes(user, 2)
 
-    result = checkin_create(user=user, now=at(4))  # days 2 and 3 missed
+    result = checkin_create(user_id=user.pk, now=at(4))  # days 2 and 3 missed
 
     assert result.freezes_used == 2
     assert result.state.streak == 2
@@ -84,10 +85,10 @@ def test_freezes_bridge_a_gap_they_cover(user):
 
 
 def test_a_gap_longer_than_the_freezes_keeps_them_and_restarts(user):
-    checkin_create(user=user, now=at(1))
+    checkin_create(user_id=user.pk, now=at(1))
     grant_freezes(user, 1)
 
-    result = checkin_create(user=user, now=at(4))
+    result = checkin_create(user_id=user.pk, now=at(4))
 
     assert result.freezes_used == 0
     assert result.state.streak == 1
@@ -95,7 +96,7 @@ def test_a_gap_longer_than_the_freezes_keeps_them_and_restarts(user):
 
 
 def test_streak_status_follows_the_calendar(user):
-    checkin_create(user=user, now=at(1))
+    checkin_create(user_id=user.pk, now=at(1))
     grant_freezes(user, 1)
 
     def status_on(day: int) -> str:
@@ -113,17 +114,17 @@ def test_the_date_is_the_users_local_date(db):
     honolulu = UserFactory(timezone="Pacific/Honolulu")  # UTC-10
     moment = dt.datetime(2026, 5, 1, 20, tzinfo=dt.UTC)
 
-    assert checkin_create(user=tokyo, now=moment).checkin.date == dt.date(2026, 5, 2)
-    assert checkin_create(user=honolulu, now=moment).checkin.date == dt.date(2026, 5, 1)
+    assert checkin_create(user_id=tokyo.pk, now=moment).checkin.date == dt.date(2026, 5, 2)
+    assert checkin_create(user_id=honolulu.pk, now=moment).checkin.date == dt.date(2026, 5, 1)
 
 
 def test_a_new_local_day_allows_the_next_checkin_at_local_midnight(db):
     user = UserFactory(timezone="Europe/Warsaw")  # UTC+2 in May
-    checkin_create(user=user, now=dt.datetime(2026, 5, 1, 21, 59, tzinfo=dt.UTC))
+    checkin_create(user_id=user.pk, now=dt.datetime(2026, 5, 1, 21, 59, tzinfo=dt.UTC))
 
     with pytest.raises(AlreadyCheckedIn):
-        checkin_create(user=user, now=dt.datetime(2026, 5, 1, 21, 30, tzinfo=dt.UTC))
-    result = checkin_create(user=user, now=dt.datetime(2026, 5, 1, 22, 0, tzinfo=dt.UTC))
+        checkin_create(user_id=user.pk, now=dt.datetime(2026, 5, 1, 21, 30, tzinfo=dt.UTC))
+    result = checkin_create(user_id=user.pk, now=dt.datetime(2026, 5, 1, 22, 0, tzinfo=dt.UTC))
 
     assert result.checkin.date == dt.date(2026, 5, 2)
     assert result.state.streak == 2
@@ -132,15 +133,15 @@ def test_a_new_local_day_allows_the_next_checkin_at_local_midnight(db):
 def test_moving_west_cannot_buy_a_second_checkin_for_a_used_day(db):
     user = UserFactory(timezone="Asia/Tokyo")
     moment = dt.datetime(2026, 5, 1, 20, tzinfo=dt.UTC)  # May 2 in Tokyo, May 1 in Honolulu
-    checkin_create(user=user, now=moment)
-    user_update_profile(user=user, timezone_name="Pacific/Honolulu", now=moment)
+    checkin_create(user_id=user.pk, now=moment)
+    user_update_profile(user_id=user.pk, timezone_name="Pacific/Honolulu", now=moment)
 
     with pytest.raises(AlreadyCheckedIn):
-        checkin_create(user=user, now=moment + dt.timedelta(hours=1))
+        checkin_create(user_id=user.pk, now=moment + dt.timedelta(hours=1))
     # Still refused on Honolulu's May 2, the date already used in Tokyo.
     with pytest.raises(AlreadyCheckedIn):
-        checkin_create(user=user, now=dt.datetime(2026, 5, 2, 20, tzinfo=dt.UTC))
-    result = checkin_create(user=user, now=dt.datetime(2026, 5, 3, 20, tzinfo=dt.UTC))
+        checkin_create(user_id=user.pk, now=dt.datetime(2026, 5, 2, 20, tzinfo=dt.UTC))
+    result = checkin_create(user_id=user.pk, now=dt.datetime(2026, 5, 3, 20, tzinfo=dt.UTC))
 
     assert result.checkin.date == dt.date(2026, 5, 3)
     assert result.state.streak == 2
@@ -150,7 +151,7 @@ def test_moving_west_cannot_buy_a_second_checkin_for_a_used_day(db):
 def test_a_long_run_keeps_every_invariant(user):
     days = [1, 2, 3, 5, 6, 9, 10, 11, 12, 20, 21]
     for day in days:
-        checkin_create(user=user, now=at(day))
+        checkin_create(user_id=user.pk, now=at(day))
 
     state = state_of(user)
     assert state.total_checkins == len(days) == CheckIn.objects.filter(user=user).count()

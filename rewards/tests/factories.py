@@ -6,15 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import factory
-from django.db import transaction
 from django.utils import timezone
 
 from checkins.services import CheckinResult, checkin_create
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
-from engagement.services import StateChange, limits, state_lock
+from engagement.services import limits, state_change
 from rewards.models import InventoryItem, Reward, Tool, UserReward
-from rewards.services import rewards_unlock
 from users.models import User
 from users.tests.factories import UserFactory
 
@@ -75,8 +73,7 @@ def state_grant(
     now: dt.datetime = T0,
 ) -> UserState:
     """A test-only admin grant: one ledger step, rewards evaluated, state saved."""
-    with transaction.atomic():
-        change = StateChange(state_lock(user_id=user.pk))
+    with state_change(user_id=user.pk, now=now) as change:
         change.record(
             LedgerEntry.Kind.ADMIN_GRANT,
             "test",
@@ -89,13 +86,12 @@ def state_grant(
                 limits=limits(),
             ),
         )
-        rewards_unlock(change=change, now=now)
-        return change.save()
+    return UserState.objects.get(user_id=user.pk)
 
 
 def checkin_days(user: User, days: int, *, start: dt.datetime = T0) -> list[CheckinResult]:
     """Check ``user`` in on ``days`` consecutive days from ``start``."""
-    return [checkin_create(user=user, now=start + dt.timedelta(days=i)) for i in range(days)]
+    return [checkin_create(user_id=user.pk, now=start + dt.timedelta(days=i)) for i in range(days)]
 
 
 def state_of(user: User) -> UserState:

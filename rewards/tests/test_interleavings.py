@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from checkins.services import checkin_create
 from rewards import services
@@ -113,7 +114,7 @@ def user_one_checkin_from_a_reward(grant):
     RewardFactory(id="welcome", rule=Reward.Rule.LEVEL, threshold=1, effects={"loyalty": 3})
     ToolFactory(id="coffee", price=5, effects={"energy": 5})
     grant(user, loyalty=20)  # unlocks "welcome"
-    services.tool_grant(user=user, tool_id="coffee", reason="setup")
+    services.tool_grant(user_id=user.pk, tool_id="coffee", reason="setup", now=timezone.now())
     assert set(UserReward.objects.filter(user=user).values_list("reward_id", flat=True)) == {
         "welcome"
     }
@@ -121,12 +122,24 @@ def user_one_checkin_from_a_reward(grant):
 
 
 OPERATIONS: dict[str, Callable] = {
-    "tool_use": lambda user: services.tool_use(user=user, tool_id="coffee"),
-    "tool_buy": lambda user: services.tool_buy(user=user, tool_id="coffee"),
-    "reward_claim": lambda user: services.reward_claim(user=user, reward_id="welcome"),
-    "loyalty_grant": lambda user: services.loyalty_grant(user=user, amount=7, reason="race"),
-    "state_adjust": lambda user: services.state_adjust(user=user, energy=1, reason="race"),
-    "tool_grant": lambda user: services.tool_grant(user=user, tool_id="coffee", reason="race"),
+    "tool_use": lambda user: services.tool_use(
+        user_id=user.pk, tool_id="coffee", now=timezone.now()
+    ),
+    "tool_buy": lambda user: services.tool_buy(
+        user_id=user.pk, tool_id="coffee", now=timezone.now()
+    ),
+    "reward_claim": lambda user: services.reward_claim(
+        user_id=user.pk, reward_id="welcome", now=timezone.now()
+    ),
+    "loyalty_grant": lambda user: services.loyalty_grant(
+        user_id=user.pk, amount=7, reason="race", now=timezone.now()
+    ),
+    "state_adjust": lambda user: services.state_adjust(
+        user_id=user.pk, energy=1, reason="race", now=timezone.now()
+    ),
+    "tool_grant": lambda user: services.tool_grant(
+        user_id=user.pk, tool_id="coffee", reason="race", now=timezone.now()
+    ),
 }
 
 
@@ -139,7 +152,7 @@ def test_an_operation_waiting_behind_an_unlocking_checkin_keeps_its_write(
     coffee_before = InventoryItem.objects.get(user=user, tool_id="coffee").quantity
 
     checkin, result = interleave(
-        first_holds_lock=lambda: checkin_create(user=user),
+        first_holds_lock=lambda: checkin_create(user_id=user.pk, now=timezone.now()),
         second=lambda: OPERATIONS[operation](user),
     )
 

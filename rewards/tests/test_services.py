@@ -136,7 +136,7 @@ def test_claim_applies_the_effects_once_through_the_ledger(user, assert_ledger_r
     checkin_days(user, 3)  # level 2 after day 3, loyalty 15
     now = T0 + dt.timedelta(days=2, hours=1)
 
-    result = reward_claim(user=user, reward_id="streak_3", now=now)
+    result = reward_claim(user_id=user.pk, reward_id="streak_3", now=now)
 
     # Loyalty gains are multiplied at level 2: 10 x 1.05 = 10.5 -> 11.
     assert (result.state.loyalty, result.state.streak_freezes) == (26, 1)
@@ -159,7 +159,7 @@ def test_claim_can_level_up_and_unlock_further_rewards(user, grant):
     RewardFactory(id="level_2", rule=Reward.Rule.LEVEL, threshold=2)
     grant(user, loyalty=1)  # unlocks "boost"
 
-    result = reward_claim(user=user, reward_id="boost", now=T0)
+    result = reward_claim(user_id=user.pk, reward_id="boost", now=T0)
 
     assert result.step.leveled_up is True
     assert [u.reward.id for u in result.unlocked] == ["level_2"]
@@ -173,7 +173,7 @@ def test_claim_of_a_locked_reward_is_refused_and_changes_nothing(user, grant):
     before = snapshot(user)
 
     with pytest.raises(RewardLocked):
-        reward_claim(user=user, reward_id="streak_3", now=T0)
+        reward_claim(user_id=user.pk, reward_id="streak_3", now=T0)
 
     assert snapshot(user) == before
 
@@ -181,11 +181,11 @@ def test_claim_of_a_locked_reward_is_refused_and_changes_nothing(user, grant):
 def test_a_second_claim_is_refused_and_changes_nothing(user):
     RewardFactory(id="streak_3", threshold=3)
     checkin_days(user, 3)
-    reward_claim(user=user, reward_id="streak_3", now=T0 + dt.timedelta(days=3))
+    reward_claim(user_id=user.pk, reward_id="streak_3", now=T0 + dt.timedelta(days=3))
     before = snapshot(user)
 
     with pytest.raises(AlreadyClaimed):
-        reward_claim(user=user, reward_id="streak_3", now=T0 + dt.timedelta(days=4))
+        reward_claim(user_id=user.pk, reward_id="streak_3", now=T0 + dt.timedelta(days=4))
 
     assert snapshot(user) == before
 
@@ -197,7 +197,7 @@ def test_unknown_rewards_and_inactive_ones_not_owned_are_not_found(user, grant, 
     before = snapshot(user)
 
     with pytest.raises(RewardNotFound):
-        reward_claim(user=user, reward_id=reward_id, now=T0)
+        reward_claim(user_id=user.pk, reward_id=reward_id, now=T0)
 
     assert snapshot(user) == before
 
@@ -211,7 +211,7 @@ def test_ownership_is_forever_a_deactivated_unlocked_reward_stays_claimable(user
     retired.save()
 
     listed = {r.reward.id: r.status for r in rewards_for_user(user_id=user.pk)}
-    result = reward_claim(user=user, reward_id="retired", now=T0)
+    result = reward_claim(user_id=user.pk, reward_id="retired", now=T0)
 
     assert listed == {"retired": "unlocked"}
     assert result.reward.status == "claimed"
@@ -225,7 +225,7 @@ def test_claimed_at_never_precedes_unlocked_at(user):
     RewardFactory(id="streak_1", threshold=1)
     checkin_days(user, 1)
 
-    result = reward_claim(user=user, reward_id="streak_1", now=T0 - dt.timedelta(hours=5))
+    result = reward_claim(user_id=user.pk, reward_id="streak_1", now=T0 - dt.timedelta(hours=5))
 
     assert result.reward.claimed_at == T0
 
@@ -236,7 +236,7 @@ def test_buy_takes_the_price_without_multiplier(user, grant, assert_ledger_repla
     grant(user, energy=50)  # level 2
     grant(user, loyalty=40)  # 40 x 1.05 = 42
 
-    result = tool_buy(user=user, tool_id="coffee", now=T0)
+    result = tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
 
     assert result.state.loyalty == 32
     assert (result.step.loyalty_applied, result.step.loyalty_multiplier) == (-10, 1)
@@ -250,8 +250,8 @@ def test_buying_a_held_tool_stacks(user, grant):
     ToolFactory(id="coffee", price=10)
     grant(user, loyalty=30)
 
-    tool_buy(user=user, tool_id="coffee", now=T0)
-    result = tool_buy(user=user, tool_id="coffee", now=T0)
+    tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
+    result = tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
 
     assert result.item.quantity == 2
     assert InventoryItem.objects.filter(user_id=user.pk).count() == 1
@@ -261,7 +261,7 @@ def test_buying_a_held_tool_stacks(user, grant):
 def test_a_free_tool_can_be_bought_with_no_loyalty(user):
     ToolFactory(id="free", price=0)
 
-    result = tool_buy(user=user, tool_id="free", now=T0)
+    result = tool_buy(user_id=user.pk, tool_id="free", now=T0)
 
     assert (result.item.quantity, result.state.loyalty) == (1, 0)
 
@@ -272,7 +272,7 @@ def test_buy_without_enough_loyalty_is_refused_and_changes_nothing(user, grant):
     before = snapshot(user)
 
     with pytest.raises(InsufficientLoyalty):
-        tool_buy(user=user, tool_id="coffee", now=T0)
+        tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
 
     assert snapshot(user) == before
 
@@ -286,11 +286,11 @@ def test_a_new_tool_needs_a_free_slot(user, grant, settings):
     before = snapshot(user)
 
     with pytest.raises(InventoryFull):
-        tool_buy(user=user, tool_id="sixth", now=T0)
+        tool_buy(user_id=user.pk, tool_id="sixth", now=T0)
 
     assert snapshot(user) == before
     # A held tool stacks in its own slot, full or not.
-    assert tool_buy(user=user, tool_id="held_0", now=T0).item.quantity == 2
+    assert tool_buy(user_id=user.pk, tool_id="held_0", now=T0).item.quantity == 2
 
 
 def test_used_up_tools_free_their_slot_and_need_one_again(user, grant):
@@ -300,9 +300,9 @@ def test_used_up_tools_free_their_slot_and_need_one_again(user, grant):
     ToolFactory(id="new", price=1)
     grant(user, loyalty=50)
 
-    assert tool_buy(user=user, tool_id="new", now=T0).item.quantity == 1  # 5th slot
+    assert tool_buy(user_id=user.pk, tool_id="new", now=T0).item.quantity == 1  # 5th slot
     with pytest.raises(InventoryFull):
-        tool_buy(user=user, tool_id="empty", now=T0)
+        tool_buy(user_id=user.pk, tool_id="empty", now=T0)
     assert inventory_for_user(user_id=user.pk).capacity_used == 5
 
 
@@ -313,7 +313,7 @@ def test_unknown_and_inactive_tools_are_not_sold(user, grant, tool_id):
     before = snapshot(user)
 
     with pytest.raises(ToolNotFound):
-        tool_buy(user=user, tool_id=tool_id, now=T0)
+        tool_buy(user_id=user.pk, tool_id=tool_id, now=T0)
 
     assert snapshot(user) == before
 
@@ -322,10 +322,10 @@ def test_unknown_and_inactive_tools_are_not_sold(user, grant, tool_id):
 def test_use_spends_one_and_applies_the_effects(user, grant, assert_ledger_replays):
     ToolFactory(id="coffee", price=10, effects={"energy": 15, "fatigue": 2})
     grant(user, loyalty=20)
-    tool_buy(user=user, tool_id="coffee", now=T0)
-    tool_buy(user=user, tool_id="coffee", now=T0)
+    tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
+    tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
 
-    result = tool_use(user=user, tool_id="coffee", now=T0)
+    result = tool_use(user_id=user.pk, tool_id="coffee", now=T0)
 
     assert result.item.quantity == 1
     assert (result.state.energy, result.state.fatigue, result.state.loyalty) == (65, 2, 0)
@@ -337,9 +337,9 @@ def test_use_spends_one_and_applies_the_effects(user, grant, assert_ledger_repla
 def test_a_streak_freeze_tool_adds_a_freeze(user, grant):
     ToolFactory(id="streak_freeze", price=50, effects={"streak_freezes": 1})
     grant(user, loyalty=50)
-    tool_buy(user=user, tool_id="streak_freeze", now=T0)
+    tool_buy(user_id=user.pk, tool_id="streak_freeze", now=T0)
 
-    result = tool_use(user=user, tool_id="streak_freeze", now=T0)
+    result = tool_use(user_id=user.pk, tool_id="streak_freeze", now=T0)
 
     assert (result.state.streak_freezes, result.item.quantity) == (1, 0)
 
@@ -352,24 +352,24 @@ def test_using_a_tool_not_held_is_refused_and_changes_nothing(user):
 
     for tool_id in ("coffee", "empty"):
         with pytest.raises(NotInInventory):
-            tool_use(user=user, tool_id=tool_id, now=T0)
+            tool_use(user_id=user.pk, tool_id=tool_id, now=T0)
 
     assert snapshot(user) == before
 
 
 def test_using_an_unknown_tool_is_not_found(user):
     with pytest.raises(ToolNotFound):
-        tool_use(user=user, tool_id="nope", now=T0)
+        tool_use(user_id=user.pk, tool_id="nope", now=T0)
 
 
 def test_a_held_tool_taken_off_sale_can_still_be_used(user, grant):
     tool = ToolFactory(id="coffee", price=10)
     grant(user, loyalty=10)
-    tool_buy(user=user, tool_id="coffee", now=T0)
+    tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
     tool.active = False
     tool.save()
 
-    assert tool_use(user=user, tool_id="coffee", now=T0).item.quantity == 0
+    assert tool_use(user_id=user.pk, tool_id="coffee", now=T0).item.quantity == 0
 
 
 # --- Selectors ----------------------------------------------------------------------
@@ -379,7 +379,7 @@ def test_rewards_for_user_reports_status_and_progress(user, grant):
     RewardFactory(id="checkins_1", rule=Reward.Rule.TOTAL_CHECKINS, threshold=1)
     RewardFactory(id="hidden", rule=Reward.Rule.LEVEL, threshold=1, active=False)
     checkin_days(user, 2)
-    reward_claim(user=user, reward_id="checkins_1", now=T0 + dt.timedelta(days=2))
+    reward_claim(user_id=user.pk, reward_id="checkins_1", now=T0 + dt.timedelta(days=2))
     checkin_days(user, 1, start=T0 + dt.timedelta(days=5))  # streak back to 1
 
     rows = {r.reward.id: r for r in rewards_for_user(user_id=user.pk)}

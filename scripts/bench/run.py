@@ -93,7 +93,7 @@ def create_users(count: int, history_days: int) -> None:
     template = User.objects.create(id=bench_user_id(0), email="template@example.com", password="!")
     start = timezone.now() - dt.timedelta(days=2 * history_days + 1)
     for day in range(history_days):
-        checkin_create(user=template, now=start + dt.timedelta(days=day))
+        checkin_create(user_id=template.pk, now=start + dt.timedelta(days=day))
     new_id = "lpad(to_hex(i), 32, '0')::uuid"
     copies = [
         # users
@@ -215,13 +215,14 @@ def checkin_transaction_sql(user_index: int) -> str:
     """The statements of one real check-in, captured, as a pgbench script."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from checkins.services import checkin_create
     from users.models import User
 
     user = User.objects.get(id=bench_user_id(user_index))
     with CaptureQueriesContext(connection) as captured:
-        result = checkin_create(user=user)
+        result = checkin_create(user_id=user.pk, now=timezone.now())
     user_id = bench_user_id(user_index)
     user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")

@@ -188,6 +188,7 @@ def burst(jobs, threads: int = 16):
 @pytest.fixture
 def make_users():
     """``make_users(n, loyalty=0)``: users with state rows and access tokens."""
+    from django.utils import timezone
     from rest_framework_simplejwt.tokens import AccessToken
 
     from engagement.services import state_get_or_create
@@ -201,7 +202,9 @@ def make_users():
             user = User.objects.create(email=f"chaos-{uuid.uuid4().hex}@example.com", password="!")
             state_get_or_create(user_id=user.pk)
             if loyalty:
-                loyalty_grant(user=user, amount=loyalty, reason="fault test setup")
+                loyalty_grant(
+                    user_id=user.pk, amount=loyalty, reason="fault test setup", now=timezone.now()
+                )
             users.append((user, str(AccessToken.for_user(user))))
         return users
 

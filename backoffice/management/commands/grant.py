@@ -3,10 +3,11 @@
 the same services as the admin actions."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from base.errors import DomainError
 from rewards.services import (
-    StaffChangeResult,
+    ChangeResult,
     freezes_grant,
     loyalty_grant,
     state_adjust,
@@ -57,18 +58,30 @@ class Command(BaseCommand):
             raise CommandError(f"No user with the e-mail address {email!r}.")
         try:
             if loyalty is not None:
-                result = loyalty_grant(user=user, amount=loyalty, reason=reason)
+                result = loyalty_grant(
+                    user_id=user.pk, amount=loyalty, reason=reason, now=timezone.now()
+                )
             elif freezes is not None:
-                result = freezes_grant(user=user, count=freezes, reason=reason)
+                result = freezes_grant(
+                    user_id=user.pk, count=freezes, reason=reason, now=timezone.now()
+                )
             elif tool is not None:
-                result = tool_grant(user=user, tool_id=tool, quantity=quantity, reason=reason)
+                result = tool_grant(
+                    user_id=user.pk,
+                    tool_id=tool,
+                    quantity=quantity,
+                    reason=reason,
+                    now=timezone.now(),
+                )
             else:
-                result = state_adjust(user=user, reason=reason, **dict(adjust))
+                result = state_adjust(
+                    user_id=user.pk, reason=reason, now=timezone.now(), **dict(adjust)
+                )
         except DomainError as exc:
             raise CommandError(f"Refused ({exc.code}): {exc.detail} Nothing was changed.") from None
         self.stdout.write(self.style.SUCCESS(self.summary(user, result)))
 
-    def summary(self, user: User, result: StaffChangeResult) -> str:
+    def summary(self, user: User, result: ChangeResult) -> str:
         state = result.state
         return (
             f"{user.email}: {result.describe()}. Now level {state.level}, energy {state.energy}, "

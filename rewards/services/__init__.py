@@ -1,0 +1,34 @@
+"""Rewards use cases, one module each: ``unlock`` (the after-change step of
+every state change), ``claim``, ``shop`` (buy, use) and ``staff`` (grants and
+adjustments). Every one goes through the state-change envelope
+(``engagement.services.state_change``)."""
+
+from rewards.services.claim import reward_claim
+from rewards.services.results import ChangeResult, Holding
+from rewards.services.shop import tool_buy, tool_use
+from rewards.services.staff import (
+    REASON_MAX_LENGTH,
+    TOOL_GRANT_MAX_QUANTITY,
+    freezes_grant,
+    loyalty_grant,
+    state_adjust,
+    tool_grant,
+)
+from rewards.services.unlock import Unlocked, rewards_unlock, unlocked_in
+
+__all__ = [
+    "REASON_MAX_LENGTH",
+    "TOOL_GRANT_MAX_QUANTITY",
+    "ChangeResult",
+    "Holding",
+    "Unlocked",
+    "freezes_grant",
+    "loyalty_grant",
+    "reward_claim",
+    "rewards_unlock",
+    "state_adjust",
+    "tool_buy",
+    "tool_grant",
+    "tool_use",
+    "unlocked_in",
+]
