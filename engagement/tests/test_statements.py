@@ -1,0 +1,191 @@
+"""The written-out statements of the hot path read and write exactly what the
+ORM would, and the hand-rendered response bodies equal their serializers'
+output. Run on SQLite and on PostgreSQL like the rest of the suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.sql import UpdateQuery
+
+from checkins.api import checkin_payload
+from checkins.models import CheckIn
+from checkins.serializers import CheckinCreateOutputSerializer
+from checkins.services import checkin_create
+from engagement import rules, statements
+from engagement.models import LedgerEntry, UserState
+from engagement.serializers import StateOutputSerializer, state_data
+from rewards.models import Reward
+from rewards.tests.factories import RewardFactory
+from users.serializers import UserOutputSerializer, user_data
+from users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NOON = dt.datetime(2026, 7, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+STATE = rules.State(
+    level=3,
+    energy=42,
+    fatigue=17,
+    loyalty=1234,
+    streak=5,
+    longest_streak=9,
+    total_checkins=30,
+    streak_freezes=2,
+    last_checkin_date=dt.date(2026, 6, 30),
+)
+
+
+@pytest.fixture
+def user():
+    user = UserFactory(timezone="Asia/Tokyo", display_name="Ada")
+    UserState.objects.create(user=user, **{f: getattr(STATE, f) for f in statements.STATE_COLUMNS})
+    return user
+
+
+def test_the_lock_reads_what_the_orm_reads(user):
+    with transaction.atomic():
+        locked = statements.select_state_for_update(user_id=user.pk)
+    row = UserState.objects.select_related("user").get(user_id=user.pk)
+
+    assert locked == statements.LockedUser(
+        user_id=user.pk,
+        timezone=row.user.timezone,
+        is_active=row.user.is_active,
+        state=row.as_rules_state(),
+    )
+    assert locked.state == STATE
+
+
+def test_the_lock_compiles_from_the_orm_and_locks_only_the_state_row():
+    sql = statements._lock_sql(connection.vendor)
+
+    assert UserState._meta.db_table in sql
+    if connection.vendor == "postgresql":
+        assert sql.endswith(f'FOR UPDATE OF "{UserState._meta.db_table}"')
+    else:
+        assert "FOR UPDATE" not in sql
+
+
+def test_no_state_row_reads_as_none():
+    with transaction.atomic():
+        assert statements.select_state_for_update(user_id=UserFactory().pk) is None
+
+
+def test_the_update_sends_the_orms_parameters_and_writes_what_it_would(user):
+    after = rules.State(**{**STATE.__dict__, "loyalty": 99, "last_checkin_date": NOON.date()})
+    values = {name: getattr(after, name) for name in statements.STATE_COLUMNS}
+    orm = UpdateQuery(UserState)
+    orm.add_update_values({**values, "updated_at": NOON})
+    orm.add_q(Q(user_id=user.pk))
+    orm_sql, orm_params = orm.get_compiler(connection=connection).as_sql()
+
+    with transaction.atomic():
+        statements.update_state(user_id=user.pk, state=after, now=NOON)
+
+    assert orm_sql == statements._update_sql(connection.vendor)
+    row = UserState.objects.get(user_id=user.pk)
+    assert row.as_rules_state() == after
+    assert row.updated_at == NOON
+    fields = statements._fields(UserState, statements._UPDATE_COLUMNS)
+    ours = [*statements._prep(fields, [*values.values(), NOON]), statements.db_user_id(user.pk)]
+    assert list(orm_params) == ours
+
+
+def test_an_insert_writes_what_create_would(user):
+    checkin_id = statements.insert_row(
+        CheckIn,
+        {"user": user.pk, "date": NOON.date(), "streak": 4, "freezes_used": 1, "created_at": NOON},
+    )
+
+    row = CheckIn.objects.get(pk=checkin_id)
+    assert (row.user_id, row.date, row.streak, row.freezes_used, row.created_at) == (
+        user.pk,
+        NOON.date(),
+        4,
+        1,
+        NOON,
+    )
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_the_ledger_insert_writes_every_row_as_the_orm_would(user, count):
+    rows = [
+        statements.LedgerRow(
+            kind=LedgerEntry.Kind.ADMIN_GRANT,
+            ref=f"ref-{i}",
+            reason=f"why {i}",
+            deltas=rules.Deltas(loyalty=i + 1, energy=-i),
+            state_after={"loyalty": i, "note": "ünïcode"},
+        )
+        for i in range(count)
+    ]
+
+    statements.insert_ledger(user_id=user.pk, entries=rows, now=NOON)
+
+    written = list(LedgerEntry.objects.filter(user_id=user.pk).order_by("id"))
+    assert [(e.kind, e.ref, e.reason, e.deltas, e.state_after, e.created_at) for e in written] == [
+        (r.kind, r.ref, r.reason, r.deltas, dict(r.state_after), NOON) for r in rows
+    ]
+
+
+def test_me_reads_what_the_orm_reads_and_nothing_for_inactive_users(user):
+    found = statements.select_profile_and_state(user_id=user.pk)
+    user.refresh_from_db()
+
+    assert found.profile == statements.Profile(
+        id=user.pk,
+        email=user.email,
+        display_name=user.display_name,
+        timezone=user.timezone,
+        date_joined=user.date_joined,
+    )
+    assert found.state == STATE
+    user.is_active = False
+    user.save()
+    assert statements.select_profile_and_state(user_id=user.pk) is None
+
+
+def test_hand_rendered_state_and_user_equal_their_serializers(user):
+    today = dt.date(2026, 7, 1)
+    found = statements.select_profile_and_state(user_id=user.pk)
+    expected_state = {
+        **{name: getattr(STATE, name) for name in statements.STATE_COLUMNS},
+        "streak_status": rules.streak_status(STATE, today),
+    }
+
+    assert state_data(found.state, today) == StateOutputSerializer(expected_state).data
+    assert user_data(found.profile) == UserOutputSerializer(found.profile).data
+
+
+def test_the_hand_rendered_checkin_equals_its_serializer(user):
+    RewardFactory(id="five", rule=Reward.Rule.TOTAL_CHECKINS, threshold=31, auto_claim=True)
+    result = checkin_create(user_id=user.pk, now=NOON)
+    row = CheckIn.objects.get(pk=result.checkin.id)
+
+    body = {
+        "checkin": row,
+        "state": {
+            **result.state.__dict__,
+            "streak_status": rules.streak_status(result.state, result.today),
+        },
+        "streak": {
+            "current": result.state.streak,
+            "longest": result.state.longest_streak,
+            "status": rules.streak_status(result.state, result.today),
+        },
+        "freezes_used": result.freezes_used,
+        "unlocked": result.unlocked,
+        "meta": {
+            "leveled_up": result.checkin_step.leveled_up,
+            "loyalty_multiplier": result.checkin_step.loyalty_multiplier,
+            "loyalty_applied": result.checkin_step.loyalty_applied,
+            "applied": result.checkin_step.applied.as_dict(),
+        },
+    }
+
+    assert [u.reward.pk for u in result.unlocked] == ["five"]
+    assert checkin_payload(result) == CheckinCreateOutputSerializer(body).data
