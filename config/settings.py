@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
     # THROTTLE_USER=off drops the per-user limit (one counter round trip per
     # request) where a gateway in front already rate-limits, and in `make bench`.
     "DEFAULT_THROTTLE_CLASSES": (
-        [] if THROTTLE_USER.lower() == "off" else ["config.throttling.UserRateThrottle"]
+        [] if THROTTLE_USER.lower() == "off" else ["throttles.throttling.UserRateThrottle"]
     ),
     "DEFAULT_THROTTLE_RATES": {
         "user": THROTTLE_USER if THROTTLE_USER.lower() != "off" else "1/s",

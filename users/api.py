@@ -8,9 +8,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from base.openapi import problems
-from config.throttling import LoginRateThrottle, RegisterRateThrottle, failed_logins_per_ip
 from engagement.serializers import state_data
 from engagement.statements import ProfileWithState
+from throttles.throttling import RegisterRateThrottle
 from users import services
 from users.serializers import (
     AccessOutputSerializer,
@@ -22,6 +22,7 @@ from users.serializers import (
     RegisterInputSerializer,
     user_data,
 )
+from users.throttling import LoginRateThrottle, failed_logins_per_ip
 from users.timezones import local_date
 from users.tokens import token_pair, token_refresh
 

@@ -155,7 +155,7 @@ def test_authenticated_requests_are_throttled_per_user(settings):
 def test_throttle_counters_in_redis_count_atomically_and_expire(settings):
     from django.core.cache import cache
 
-    from config import throttling
+    from throttles import throttling
 
     settings.CACHES = REDIS_CACHES
     cache.delete("throttle-test")
@@ -196,7 +196,7 @@ def test_an_unreachable_redis_does_not_take_the_api_down(settings, caplog):
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
         }
     }
-    with caplog.at_level(logging.WARNING, logger="config.throttling"):
+    with caplog.at_level(logging.WARNING, logger="throttles.throttling"):
         response = client_for(user).get("/api/v1/checkins")
 
     assert response.status_code == 200

@@ -18,9 +18,9 @@ from django.db import connections
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
-from config import throttling
-from throttles import counters
+from throttles import counters, throttling
 from throttles.models import Counter
+from users import throttling as login_throttling
 from users.errors import InvalidCredentials
 from users.tests.factories import TEST_PASSWORD, UserFactory, client_for
 
@@ -335,11 +335,11 @@ class TestFailedLoginsPerIp:
     def test_a_refused_attempt_does_not_use_the_failure_budget(self, store, rates):
         rates(login_ip="1/min")
         http_request = self._request("10.0.0.9")
-        with pytest.raises(InvalidCredentials), throttling.failed_logins_per_ip(http_request):
+        with pytest.raises(InvalidCredentials), login_throttling.failed_logins_per_ip(http_request):
             raise InvalidCredentials()
 
         for _ in range(3):
-            with pytest.raises(Throttled), throttling.failed_logins_per_ip(http_request):
+            with pytest.raises(Throttled), login_throttling.failed_logins_per_ip(http_request):
                 pytest.fail("a refused attempt never reaches the password check")
 
         key = throttling.scope_key("login_ip", "10.0.0.9")
@@ -383,7 +383,7 @@ class TestCacheDown:
         settings.CACHES = DEAD_REDIS_CACHES
 
     def test_registration_is_still_limited_per_ip(self, api_client, caplog):
-        with caplog.at_level(logging.WARNING, logger="config.throttling"):
+        with caplog.at_level(logging.WARNING, logger="throttles.throttling"):
             statuses = [register(api_client, f"u{n}@example.com").status_code for n in range(5)]
             refused = register(api_client, "u5@example.com")
 
@@ -417,7 +417,7 @@ class TestCacheDown:
         rates(user="1/min")
         client = client_for(UserFactory())
 
-        with caplog.at_level(logging.WARNING, logger="config.throttling"):
+        with caplog.at_level(logging.WARNING, logger="throttles.throttling"):
             statuses = [client.get("/api/v1/checkins").status_code for _ in range(3)]
 
         assert statuses == [200] * 3

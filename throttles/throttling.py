@@ -1,9 +1,12 @@
 """Rate limits (rates in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 
+The machinery, and the limits that need nothing but the request:
+
 - ``register``: registrations per client IP;
-- ``login``: login attempts per client IP and e-mail;
-- ``login_ip``: failed logins per client IP, whatever the e-mail;
 - ``user``: requests per authenticated user.
+
+The login limits (per IP and e-mail, failed logins per IP) know accounts and
+live with them, in ``users.throttling``.
 
 Every hit is one atomic increment in a store all worker processes share
 (Redis, or a database table without it: ``throttles.counters``), in fixed
@@ -14,19 +17,14 @@ none); the per-user limit lets requests through.
 
 import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from throttles import counters
 from throttles.counters import CounterStore, Hit
-from users.errors import InvalidCredentials
-from users.models import normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -122,18 +120,6 @@ class RegisterRateThrottle(WindowRateThrottle):
         return scope_key(self.scope, client_ident(request))
 
 
-class LoginRateThrottle(WindowRateThrottle):
-    """Login attempts per client IP and e-mail: guessing one account's password
-    is slowed without locking its owner out from elsewhere."""
-
-    scope = "login"
-
-    def key(self, request) -> str:
-        email = request.data.get("email") if isinstance(request.data, dict) else None
-        email = normalize_email(email) if isinstance(email, str) else ""
-        return scope_key(self.scope, client_ident(request), email)
-
-
 class UserRateThrottle(WindowRateThrottle):
     """Requests per authenticated user (``THROTTLE_USER``): a coarse abuse
     limit, one round trip per request, that lets requests through while the
@@ -153,30 +139,3 @@ class UserRateThrottle(WindowRateThrottle):
         except CACHE_UNAVAILABLE as exc:
             logger.warning("Throttle cache unavailable, not limiting: %r", exc)
             return None
-
-
-@contextmanager
-def failed_logins_per_ip(request) -> Iterator[None]:
-    """Limit failed logins per client IP across e-mails (``login_ip``), around
-    the password check.
-
-    A slot is reserved before the check, so parallel guesses cannot overshoot
-    the limit: each one holds its slot while it runs. The slot is kept only
-    when the block raises InvalidCredentials, so only failures use the budget;
-    a success (or any other error) gives it back. An attempt refused with 429
-    gives its slot back at once: it was not a failure.
-    """
-    limit, seconds = scope_rate("login_ip")
-    counted = count_or_local(scope_key("login_ip", client_ident(request)), seconds)
-    if counted.hit.count > limit:
-        counted.give_back()
-        raise Throttled(wait=counted.hit.retry_after)
-    failed = False
-    try:
-        yield
-    except InvalidCredentials:
-        failed = True
-        raise
-    finally:
-        if not failed:
-            counted.give_back()
