@@ -55,9 +55,11 @@ bench: install-dev
 soak: install-dev
 	$(BIN)/python scripts/bench/soak.py $(SOAK_ARGS)
 
+# lint-imports: the import-linter contracts of pyproject.toml (the floors, docs/ARCHITECTURE.md).
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev
 	$(BIN)/ruff check --fix .
@@ -68,7 +70,7 @@ check: install-dev
 	DJANGO_SETTINGS_MODULE=config.test_settings $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .test-db.sqlite3*
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .hypothesis .test-db.sqlite3*
 
 # Fault tests against the production server on PostgreSQL (also run by .ci/run).
 chaos: install-dev
