@@ -9,10 +9,9 @@ one (``tool_use``). A day a user skips breaks their streak unless freezes
 cover it. Refusals (``already_checked_in``, ``inventory_full``, ...) are
 counted, never retried.
 
-The clock is simulated: every service gets ``now=`` and, so that columns
-stamped by the database layer (``created_at``, ``updated_at``) agree with it,
-Django's ``timezone.now`` reads the simulated moment while that user's day
-runs (:func:`simulated_clock`; the command is single-threaded).
+The clock is simulated: every service takes an explicit ``now`` and stamps
+every row it writes (``created_at``, ``updated_at``, ``unlocked_at``) with
+it, so nothing needs patching and the rows carry the simulated moments.
 
 Users are ``<prefix><seed>-<n>@simulated.invalid`` with an unusable password,
 created in bulk. Running the same simulation again changes nothing: their
@@ -22,14 +21,12 @@ whose check-in is refused.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.hashers import make_password
-from django.utils import timezone
 
 from base.errors import DomainError
 from checkins.services import checkin_create
@@ -42,17 +39,6 @@ EMAIL_DOMAIN = "simulated.invalid"
 TIMEZONES = ("UTC", "Europe/Warsaw", "America/New_York", "Asia/Tokyo", "America/Los_Angeles")
 # Between 10:00 and 14:00 UTC every zone above is on the same calendar date.
 DAY_WINDOW = (10 * 3600, 14 * 3600)
-
-
-@contextlib.contextmanager
-def simulated_clock(moment: dt.datetime) -> Iterator[None]:
-    """``django.utils.timezone.now()`` returns ``moment`` inside the block."""
-    real_now = timezone.now
-    timezone.now = lambda: moment
-    try:
-        yield
-    finally:
-        timezone.now = real_now
 
 
 @dataclass
@@ -131,7 +117,9 @@ def simulated_users(*, count: int, seed: int, prefix: str, start: dt.date) -> tu
     User.objects.bulk_create(new, ignore_conflicts=True)
     by_email = {u.email: u for u in User.objects.filter(email__in=emails)}
     users = [by_email[email] for email in emails]
-    UserState.objects.bulk_create([UserState(user_id=u.pk) for u in users], ignore_conflicts=True)
+    UserState.objects.bulk_create(
+        [UserState(user_id=u.pk, updated_at=joined) for u in users], ignore_conflicts=True
+    )
     return users, len(new)
 
 
@@ -178,8 +166,7 @@ def simulate(
             )
             decisions = Decisions.draw(rng, habits[index])
             if decisions.checks_in:
-                with simulated_clock(moment):
-                    _user_day(result, user, moment, pending[index], held[index], tools, decisions)
+                _user_day(result, user, moment, pending[index], held[index], tools, decisions)
             else:
                 result.days_skipped += 1
             if on_user_day:

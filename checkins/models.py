@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class CheckIn(models.Model):
@@ -17,7 +18,7 @@ class CheckIn(models.Model):
     date = models.DateField(help_text="The user's local date of the check-in.")
     streak = models.PositiveIntegerField(help_text="The streak this check-in reached.")
     freezes_used = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = "check-in"

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from engagement import rules
 
@@ -31,7 +32,7 @@ class UserState(models.Model):
     total_checkins = models.IntegerField(default=rules.INITIAL_STATE.total_checkins)
     streak_freezes = models.IntegerField(default=rules.INITIAL_STATE.streak_freezes)
     last_checkin_date = models.DateField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = "user state"
@@ -122,7 +123,7 @@ class LedgerEntry(models.Model):
     streak_freezes = models.IntegerField(default=0)
     state_after = models.JSONField()
     reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name_plural = "ledger entries"

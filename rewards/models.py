@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from rewards.effects import validate_effects
 
@@ -38,7 +39,7 @@ class Reward(models.Model):
     effects = models.JSONField(default=dict, blank=True, validators=[validate_effects])
     auto_claim = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["rule", "threshold", "id"]
@@ -99,7 +100,7 @@ class Tool(models.Model):
     price = models.IntegerField()
     effects = models.JSONField(default=dict, blank=True, validators=[validate_effects])
     active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["price", "id"]
@@ -127,7 +128,7 @@ class InventoryItem(models.Model):
     )
     tool = models.ForeignKey(Tool, on_delete=models.PROTECT, related_name="holders")
     quantity = models.IntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

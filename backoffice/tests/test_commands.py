@@ -146,9 +146,15 @@ def test_simulate_fills_the_data_through_the_services_and_the_invariants_hold():
     assert CheckIn.objects.filter(date__gt=dt.date(2026, 4, 20)).count() == 0
     assert UserReward.objects.exists()
     assert LedgerEntry.objects.filter(kind="tool_buy").exists()
-    # The simulated clock reaches the database layer's own timestamps too.
+    # Every row carries the simulated moment, passed to the services as `now`
+    # (nothing patches the clock).
     entry = LedgerEntry.objects.filter(kind="checkin").earliest("id")
     assert entry.created_at.date().isoformat() == entry.ref
+    for checkin in CheckIn.objects.all():
+        assert checkin.created_at.date() == checkin.date
+    assert all(
+        owned.unlocked_at.date() <= dt.date(2026, 4, 20) for owned in UserReward.objects.all()
+    )
     verify_out, _ = run("verify_invariants")
     assert verify_out == "Checked 6 users: every invariant holds.\n"
 
