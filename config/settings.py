@@ -8,6 +8,7 @@ one from ``.env.example``); real environment variables win over it.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TypedDict
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -233,8 +234,24 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+
 # --- Engagement rules (the one place their constants live) ------------------------
-ENGAGEMENT = {
+class EngagementSettings(TypedDict):
+    """The shape of ``ENGAGEMENT`` (the rules' limits read a part of it)."""
+
+    MAX_FREEZES: int
+    ENERGY_MAX: int
+    FATIGUE_MAX: int
+    LOYALTY_MULTIPLIER_STEP: str
+    LOYALTY_MULTIPLIER_CAP: str
+    CHECKIN_ENERGY: int
+    CHECKIN_FATIGUE: int
+    CHECKIN_LOYALTY: int
+    TIMEZONE_CHANGE_COOLDOWN_HOURS: int
+    INVENTORY_CAPACITY: int
+
+
+ENGAGEMENT: EngagementSettings = {
     "MAX_FREEZES": 2,
     "ENERGY_MAX": 100,
     "FATIGUE_MAX": 100,

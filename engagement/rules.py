@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, ROUND_HALF_UP, Decimal, localcontext
-from typing import Literal
+from typing import Literal, TypedDict
 
 StreakStatus = Literal["active", "at_risk", "broken"]
 STREAK_STATUSES: tuple[StreakStatus, ...] = ("active", "at_risk", "broken")
@@ -30,6 +30,19 @@ STATE_FIELDS = (
 )
 
 
+class LimitsSettings(TypedDict):
+    """The keys of ``settings.ENGAGEMENT`` that :class:`Limits` reads."""
+
+    MAX_FREEZES: int
+    ENERGY_MAX: int
+    FATIGUE_MAX: int
+    LOYALTY_MULTIPLIER_STEP: str
+    LOYALTY_MULTIPLIER_CAP: str
+    CHECKIN_ENERGY: int
+    CHECKIN_FATIGUE: int
+    CHECKIN_LOYALTY: int
+
+
 @dataclass(frozen=True)
 class Limits:
     max_freezes: int = 2
@@ -42,7 +55,7 @@ class Limits:
     checkin_loyalty: int = 5
 
     @classmethod
-    def from_settings(cls, config: dict) -> Limits:
+    def from_settings(cls, config: LimitsSettings) -> Limits:
         return cls(
             max_freezes=int(config["MAX_FREEZES"]),
             energy_max=int(config["ENERGY_MAX"]),

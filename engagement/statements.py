@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Field, Model, Q
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -53,8 +54,15 @@ def db_user_id(user_id: uuid.UUID | str) -> Any:
     return UserState._meta.pk.get_db_prep_value(user_id, connection)
 
 
+def _field(model: type[Model], name: str) -> Field:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):  # a reverse relation: no column of the model's own
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
 def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
-    return [model._meta.get_field(name) for name in names]  # type: ignore[misc]
+    return [_field(model, name) for name in names]
 
 
 def _from_db(fields: Sequence[Field], row: Sequence[Any]) -> list[Any]:
@@ -82,11 +90,9 @@ _LOCK_COLUMNS = (*STATE_COLUMNS, "user__timezone", "user__is_active")
 
 
 def _lock_read_fields() -> list[Field]:
-    user_model = UserState._meta.get_field("user").related_model
     return [
         *_fields(UserState, STATE_COLUMNS),
-        user_model._meta.get_field("timezone"),  # type: ignore[union-attr]
-        user_model._meta.get_field("is_active"),  # type: ignore[union-attr]
+        *_fields(get_user_model(), ("timezone", "is_active")),
     ]
 
 
@@ -255,9 +261,8 @@ _PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined")
 
 
 def _profile_read_fields() -> list[Field]:
-    user_model = UserState._meta.get_field("user").related_model
     return [
-        *[user_model._meta.get_field(name) for name in _PROFILE_COLUMNS],  # type: ignore[union-attr]
+        *_fields(get_user_model(), _PROFILE_COLUMNS),
         *_fields(UserState, STATE_COLUMNS),
     ]
 

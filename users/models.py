@@ -1,4 +1,5 @@
 import uuid
+from typing import ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -18,8 +19,8 @@ def normalize_email(email: str) -> str:
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def get_by_natural_key(self, username: str) -> "User":
-        return self.get(email=normalize_email(username))
+    def get_by_natural_key(self, username: str | None) -> "User":
+        return self.get(email=None if username is None else normalize_email(username))
 
     def create_user(self, email: str, password: str | None = None, **extra) -> "User":
         user = self.model(email=normalize_email(email), **extra)
@@ -53,7 +54,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [
