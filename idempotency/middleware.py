@@ -1,15 +1,13 @@
 """``Idempotency-Key`` on authenticated POSTs, around the whole request."""
 
-import uuid
 from collections.abc import Callable
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
 from base.errors import problem_response
 from idempotency import services
-from users.authentication import access_token_user_id, bearer_token
+from users.authentication import token_user_id
 
 
 class IdempotencyMiddleware:
@@ -29,13 +27,6 @@ class IdempotencyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
-    def _token_user_id(self, request: HttpRequest) -> uuid.UUID | None:
-        try:
-            token = bearer_token(request)
-            return access_token_user_id(token) if token else None
-        except (InvalidToken, AuthenticationFailed):
-            return None  # the view answers 401
-
     def _stored(self, response: HttpResponse) -> bool:
         return (
             response.status_code < 500
@@ -51,7 +42,8 @@ class IdempotencyMiddleware:
             services.idempotency_key_validate(key)
         except services.InvalidIdempotencyKey as exc:
             return problem_response(request, exc.status, exc.code, exc.detail)
-        user_id = self._token_user_id(request)
+        # The token is checked here, once: DRF's authentication reuses the outcome.
+        user_id = token_user_id(request)
         if user_id is None:
             return self.get_response(request)
         fingerprint = services.request_fingerprint(

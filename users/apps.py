@@ -6,5 +6,7 @@ class UsersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the OpenAPI extension for the authentication class.
-        from users import schema  # noqa: F401
+        # Registers the OpenAPI extension for the authentication class, and
+        # connects the receiver that keeps simplejwt in step with SIMPLE_JWT
+        # (before any test changes it).
+        from users import authentication, schema  # noqa: F401
