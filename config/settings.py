@@ -123,7 +123,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "pool": {
                 "min_size": env.int("DB_POOL_MIN", default=1),
                 "max_size": env.int("DB_POOL_MAX", default=10),
-                "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+                "timeout": env.float("DB_POOL_TIMEOUT", default=2.0),
                 # Idle connections beyond min_size are closed after this long.
                 "max_idle": env.float("DB_POOL_MAX_IDLE", default=300.0),
                 "name": "default",
