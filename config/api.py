@@ -48,7 +48,7 @@ urlpatterns = [
 
 # Links between operations (OpenAPI 3 ``links``): how a client goes from one
 # answer to the next call. Schemathesis' stateful phase follows them.
-OPERATION_LINKS = {
+OPERATION_LINKS: dict[tuple[str, str], dict[str, dict]] = {
     ("tools_list", "200"): {
         "BuyTool": {
             "operationId": "inventory_buy",
