@@ -6,9 +6,9 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the pinned tools
 
 from backoffice.simulation import EMAIL_DOMAIN, simulate
-from base.progress import ProgressBar
 from rewards.models import Reward, Tool
 
 
@@ -50,8 +50,13 @@ class Command(BaseCommand):
             self.stderr.write(
                 "Note: the reward or tool catalog is empty; `manage.py seed_catalog` adds one."
             )
-        with ProgressBar(
-            users * days, stream=self.stderr, label="user-days", enabled=not no_progress
+        with tqdm(
+            total=users * days,
+            desc="user-days",
+            unit="day",
+            # The raw stream: Django's OutputWrapper would end every redraw with a newline.
+            file=self.stderr._out,
+            disable=True if no_progress else None,  # None: only on a terminal
         ) as progress:
             result = simulate(
                 users=users,
@@ -59,6 +64,6 @@ class Command(BaseCommand):
                 seed=seed,
                 start=start,
                 prefix=prefix,
-                on_user_day=progress.advance,
+                on_user_day=progress.update,
             )
         self.stdout.write(self.style.SUCCESS(result.summary(users=users, days=days)))

@@ -3,9 +3,9 @@ ledger and its check-ins (see ``backoffice.invariants``). Exit status 0 when all
 hold; 1 with a report, one line per violation, when any does not."""
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the pinned tools
 
 from backoffice.invariants import invariant_violations
-from base.progress import ProgressBar
 from engagement.models import UserState
 
 
@@ -35,14 +35,20 @@ class Command(BaseCommand):
         total = UserState.objects.count()
         violations = 0
         users = set()
-        with ProgressBar(
-            total, stream=self.stderr, label="users", enabled=not no_progress
+        with tqdm(
+            total=total,
+            desc="users",
+            unit="user",
+            # The raw stream: Django's OutputWrapper would end every redraw with a newline.
+            file=self.stderr._out,
+            disable=True if no_progress else None,  # None: only on a terminal
         ) as progress:
-            for violation in invariant_violations(batch_size=batch_size, on_batch=progress.advance):
+            for violation in invariant_violations(batch_size=batch_size, on_batch=progress.update):
                 violations += 1
                 users.add(violation.user_id)
                 if violations <= max_report:
-                    self.stdout.write(str(violation))
+                    with progress.external_write_mode():  # not through the bar's line
+                        self.stdout.write(str(violation))
         if violations > max_report:
             self.stdout.write(f"... and {violations - max_report} more.")
         if violations:
