@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,6 +19,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from base.admin_mixins import AdminMixinBase
 from base.errors import DomainError
 from engagement.models import MAX_FREEZES
 from rewards.effects import EFFECT_LIMIT
@@ -123,8 +125,9 @@ class StateAdjustForm(StateActionForm):
 
     DELTAS = ("energy", "fatigue", "loyalty", "freezes")
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         for name in self.DELTAS:
             cleaned[name] = cleaned.get(name) or 0
         if not any(cleaned[name] for name in self.DELTAS):
@@ -221,7 +224,7 @@ adjust_state = state_action("adjust_state", "Adjust state", StateAdjustForm)
 STATE_ACTIONS = (grant_loyalty, grant_tool, grant_freezes, adjust_state)
 
 
-class StateActionsMixin:
+class StateActionsMixin(AdminMixinBase):
     """For the user admin: the state actions, for staff holding the
     ``engagement.add_ledgerentry`` permission (superusers do)."""
 

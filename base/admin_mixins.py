@@ -8,10 +8,20 @@ index serves. Per-user history on a user's page is shown by
 :class:`NewestInline`: view-only and bounded to the newest rows.
 """
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.utils.functional import cached_property
+
+if TYPE_CHECKING:
+    # To the type checker the ModelAdmin mixins are model admins: their options
+    # and super() calls are checked against ModelAdmin's.
+    AdminMixinBase = admin.ModelAdmin[Any]
+else:
+    AdminMixinBase = object
 
 
 class CappedCountPaginator(Paginator):
@@ -21,6 +31,7 @@ class CappedCountPaginator(Paginator):
     ``admin/capped_pagination.html``) and the pages run out at the cap."""
 
     cap = 10_000
+    object_list: QuerySet[Any]  # a changelist's queryset
 
     @cached_property
     def count(self) -> int:
@@ -31,7 +42,7 @@ class CappedCountPaginator(Paginator):
         return self.count > self.cap
 
 
-class BigTableAdminMixin:
+class BigTableAdminMixin(AdminMixinBase):
     """Changelist options for tables that grow without bound. Give the admin an
     ``ordering`` that an index serves (``-id``, ``-pk`` or a leading indexed column)."""
 
@@ -81,7 +92,8 @@ class NewestInline(ReadOnlyInline):
     list_select_related: tuple[str, ...] = ()
 
     def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
+        # Built from self.formset, a NewestFormSet.
+        formset = cast(type[NewestFormSet], super().get_formset(request, obj, **kwargs))
         formset.shown = self.shown
         return formset
 
@@ -97,7 +109,7 @@ class NewestInline(ReadOnlyInline):
         return self.fields or ()
 
 
-class UserEmailSearchMixin:
+class UserEmailSearchMixin(AdminMixinBase):
     """Search a per-user table by the user's exact e-mail address: stored
     lower-cased, so the unique index on ``users_user.email`` finds the user and
     the table's per-user index finds the rows. (A substring search would scan

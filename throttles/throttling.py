@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from throttles import counters
@@ -66,7 +67,11 @@ def count_or_local(key: str, seconds: int) -> Counted:
 def scope_rate(scope: str) -> tuple[int, int]:
     """(hits, seconds) of a scope, read per request so that settings overrides apply."""
     rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][scope]
-    return SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    # parse_rate reads nothing of its instance.
+    hits, seconds = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    if hits is None or seconds is None:  # the scope's rate is None: no limit was configured
+        raise ImproperlyConfigured(f"DEFAULT_THROTTLE_RATES[{scope!r}] is not a rate.")
+    return hits, seconds
 
 
 def scope_key(scope: str, *parts: str) -> str:

@@ -31,7 +31,8 @@ def token_refresh(*, refresh: str) -> str:
     a deactivated one as a 403 on an unauthenticated view. Both are a 401
     ``account_unavailable``, as for access tokens."""
     try:
-        token = RefreshToken(refresh)
+        # simplejwt annotates the encoded token it decodes here as a Token.
+        token = RefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
         raise InvalidRefreshToken() from exc
     if not User.objects.filter(pk=_token_user_id(token), is_active=True).exists():

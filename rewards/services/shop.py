@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Count, F, FilteredRelation, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -19,8 +20,22 @@ from rewards.selectors import inventory_capacity
 from rewards.services.results import ChangeResult, Holding
 from rewards.services.unlock import unlocked_in
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-def tool_with_holding(*, user_id: uuid.UUID, tool_id: str, on_sale: bool) -> Tool | None:
+
+class HoldingAnnotations(TypedDict):
+    """What :func:`tool_with_holding` annotates a tool with."""
+
+    held_id: int | None
+    held_quantity: int
+    slots_used: int
+
+
+ToolWithHolding: TypeAlias = "WithAnnotations[Tool, HoldingAnnotations]"
+
+
+def tool_with_holding(*, user_id: uuid.UUID, tool_id: str, on_sale: bool) -> ToolWithHolding | None:
     """The tool, how many the user holds (``held_id``, ``held_quantity``) and how
     many inventory slots the user fills (``slots_used``), in one statement. Call
     it after the state lock: every inventory write holds that lock."""
@@ -42,14 +57,16 @@ def tool_with_holding(*, user_id: uuid.UUID, tool_id: str, on_sale: bool) -> Too
     ).first()
 
 
-def inventory_check_room(tool: Tool) -> None:
+def inventory_check_room(tool: ToolWithHolding) -> None:
     """A tool the user holds stacks in its slot; a new one needs a free slot.
     ``tool`` comes from :func:`tool_with_holding`."""
     if not tool.held_quantity and tool.slots_used >= inventory_capacity():
         raise InventoryFull()
 
 
-def inventory_add(*, user_id: uuid.UUID, tool: Tool, quantity: int, now: dt.datetime) -> Holding:
+def inventory_add(
+    *, user_id: uuid.UUID, tool: ToolWithHolding, quantity: int, now: dt.datetime
+) -> Holding:
     """Add ``quantity`` of a tool read by :func:`tool_with_holding`. Exact
     without re-reading: every inventory write holds the user's state lock."""
     if tool.held_id is None:
@@ -100,7 +117,7 @@ def tool_use(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
         tool = tool_with_holding(user_id=user_id, tool_id=tool_id, on_sale=False)
         if tool is None:
             raise ToolNotFound()
-        if not tool.held_quantity:
+        if tool.held_id is None or not tool.held_quantity:
             raise NotInInventory()
         taken = InventoryItem.objects.filter(pk=tool.held_id, quantity__gt=0).update(
             quantity=F("quantity") - 1, updated_at=now

@@ -42,7 +42,8 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
-def _check_amount(name: str, value: int, *, low: int, high: int) -> None:
+def _check_amount(name: str, value: object, *, low: int, high: int) -> None:
+    # ``object``: callers outside Python's type checks (forms, commands) may pass anything.
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidStaffChange(f"{name} must be an integer from {low} to {high}.")
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
-from django.db.models import Exists, OuterRef
+from django.db import connection
+from django.db.models import Exists, OuterRef, QuerySet
 
+from base.compiled import CompiledSelect
 from engagement import rules
 from engagement.models import LedgerEntry
 from engagement.services import StateChange, limits
@@ -23,17 +26,56 @@ UNLOCK_STEP = "rewards.unlock"
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A catalog reward the user does not own yet: what unlocking needs."""
+
+    id: str
+    title: str
+    rule: str
+    threshold: int
+    effects: dict[str, int]
+    auto_claim: bool
+
+    @property
+    def pk(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
 class Unlocked:
-    reward: Reward
+    reward: Candidate
     auto_claimed: bool
 
 
-def _unowned_active_rewards(*, user_id: uuid.UUID) -> list[Reward]:
+_CANDIDATE_COLUMNS = ("id", "title", "rule", "threshold", "effects", "auto_claim")
+_SAMPLE_USER = uuid.UUID(int=1)
+
+
+def _candidates_query() -> QuerySet[Reward, Any]:
+    owned = UserReward.objects.filter(user_id=_SAMPLE_USER, reward_id=OuterRef("pk"))
+    return (
+        Reward.objects.filter(active=True)
+        .filter(~Exists(owned))
+        .order_by("id")
+        .values_list(*_CANDIDATE_COLUMNS)
+    )
+
+
+# On every state change: compiled once (base.compiled), not per call.
+_UNOWNED_ACTIVE_REWARDS = CompiledSelect(
+    _candidates_query,
+    lambda: [Reward._meta.get_field(name) for name in _CANDIDATE_COLUMNS],  # type: ignore[misc]
+    params=1,
+)
+
+
+def _unowned_active_rewards(*, user_id: uuid.UUID) -> list[Candidate]:
     """Active rewards the user does not own yet. Read after the state lock, in
     its own statement, so it sees every unlock committed before the lock was
     granted (ownership changes only under that lock)."""
-    owned = UserReward.objects.filter(user_id=user_id, reward_id=OuterRef("pk"))
-    return list(Reward.objects.filter(active=True).filter(~Exists(owned)).order_by("id"))
+    user_field = UserReward._meta.get_field("user")
+    rows = _UNOWNED_ACTIVE_REWARDS.fetchall([user_field.get_db_prep_value(user_id, connection)])
+    return [Candidate(*row) for row in rows]
 
 
 def rewards_unlock(change: StateChange) -> list[Unlocked]:
@@ -77,4 +119,5 @@ def rewards_unlock(change: StateChange) -> list[Unlocked]:
 
 def unlocked_in(change: StateChange) -> list[Unlocked]:
     """What the unlock step unlocked in a finished state change."""
-    return change.outcomes.get(UNLOCK_STEP, [])
+    # The outcome under UNLOCK_STEP is what rewards_unlock, registered under it, returned.
+    return cast("list[Unlocked]", change.outcomes.get(UNLOCK_STEP, []))
