@@ -104,8 +104,11 @@ def _api_exception_problem(request: HttpRequest | None, exc: exceptions.APIExcep
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         headers["WWW-Authenticate"] = auth_header
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    if isinstance(exc, exceptions.Throttled):
+        # Throttled sets ``wait`` in __init__; the stubs do not declare it.
+        wait: float | None = exc.wait  # type: ignore[attr-defined]
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     return problem_response(request, exc.status_code, code, detail, errors=errors, headers=headers)
 
 
@@ -157,12 +160,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.APIException):
-        if getattr(request, "authenticators", None) and isinstance(
+        authenticators = getattr(request, "authenticators", None)
+        if authenticators and isinstance(
             exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)
         ):
-            header = request.authenticators[0].authenticate_header(request)
+            header = authenticators[0].authenticate_header(request)
             if header:
-                exc.auth_header = header
+                # As DRF's APIView.handle_exception does; the stubs do not declare it.
+                exc.auth_header = header  # type: ignore[union-attr]
         return _api_exception_problem(request, exc)
     # Anything else is a bug: Django logs it and handler500 answers.
     return None

@@ -33,7 +33,8 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
+        # An attribute of our own (problem bodies read it); Django's request has no slot for it.
+        request.request_id = request_id  # type: ignore[attr-defined]
         # Not reset on the way out: Django logs the response (django.request)
         # after the middleware chain has returned, and that line needs the id too.
         request_id_var.set(request_id)
@@ -109,7 +110,8 @@ class BodySizeLimitMiddleware:
         request.META["wsgi.input"] = io.BytesIO(body)
         # Django wrapped wsgi.input in a stream cut off at the (absent, so zero)
         # Content-Length when it built the request; hand it the body instead.
-        request._stream = LimitedStream(io.BytesIO(body), len(body))
+        # What WSGIRequest itself stores there; the stubs type the attribute as BinaryIO.
+        request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[assignment]
         return None
 
     @staticmethod

@@ -49,6 +49,8 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
     request_id = serializers.CharField()
-    errors = serializers.DictField(
+    # Named like Serializer.errors: DRF's metaclass takes declared fields off the
+    # class, so the property stays; the stubs cannot know.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )

@@ -7,10 +7,11 @@ from django.utils import timezone
 from rewards.effects import validate_effects
 
 
-def clean_empty_effects(instance: models.Model) -> None:
+def clean_empty_effects(instance: "Reward | Tool") -> None:
     """``blank=True`` lets an empty value skip the field's validators: fine for
     ``{}`` (no effects), not for ``[]`` or ``""``, which are no effects object."""
     field = instance._meta.get_field("effects")
+    assert isinstance(field, models.Field)  # the models' JSONField, not a relation
     value = instance.effects
     if value in field.empty_values:
         try:
