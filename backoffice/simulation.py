@@ -25,6 +25,7 @@ import datetime as dt
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.contrib.auth.hashers import make_password
 
@@ -193,10 +194,10 @@ def _user_day(
         return
     result.checkins += 1
     pending.extend(u.reward.pk for u in checkin.unlocked if not u.auto_claimed)
-    loyalty = checkin.state.loyalty
+    loyalty: int | None = checkin.state.loyalty
     for reward_id, claim in zip(list(pending), decisions.claims, strict=False):
         if claim and _try(
-            result, lambda r=reward_id: reward_claim(user_id=user.pk, reward_id=r, now=now)
+            result, partial(reward_claim, user_id=user.pk, reward_id=reward_id, now=now)
         ):
             result.claims += 1
             pending.remove(reward_id)
