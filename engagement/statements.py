@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,6 +29,7 @@ from django.db import connection
 from django.db.models import Field, Model, Q
 from django.db.models.sql import InsertQuery, UpdateQuery
 
+from base.compiled import prep_values, values_from_db
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 
@@ -63,26 +64,6 @@ def _field(model: type[Model], name: str) -> Field:
 
 def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
     return [_field(model, name) for name in names]
-
-
-def _from_db(fields: Sequence[Field], row: Sequence[Any]) -> list[Any]:
-    """A fetched row as the ORM would hand it out: each field's ``to_python``
-    (SQLite returns dates as text and booleans as 0/1), datetimes aware in UTC
-    (SQLite stores them naive, in UTC, as Django writes them)."""
-    values = [field.to_python(value) for field, value in zip(fields, row, strict=True)]
-    return [
-        value.replace(tzinfo=dt.UTC)
-        if isinstance(value, dt.datetime) and value.tzinfo is None
-        else value
-        for value in values
-    ]
-
-
-def _prep(fields: Sequence[Field], values: Iterable[Any]) -> list[Any]:
-    return [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(fields, values, strict=True)
-    ]
 
 
 # --- The lock ----------------------------------------------------------------------
@@ -124,7 +105,7 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
         found = cursor.fetchone()
     if found is None:
         return None
-    values = _from_db(_lock_read_fields(), found)
+    values = values_from_db(_lock_read_fields(), found)
     *state_values, timezone_name, is_active = values
     return LockedUser(
         user_id=user_id,
@@ -155,7 +136,7 @@ def _update_sql(vendor: str) -> str:
 def update_state(*, user_id: uuid.UUID, state: rules.State, now: dt.datetime) -> None:
     """Write ``state`` to the user's (locked) state row."""
     values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
-    params = [*_prep(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
+    params = [*prep_values(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(connection.vendor), params)
         if cursor.rowcount != 1:
@@ -188,7 +169,7 @@ def insert_row(model: type[Model], values: Mapping[str, Any]) -> Any:
     names = tuple(values)
     returning = connection.features.can_return_columns_from_insert
     sql = _insert_sql(connection.vendor, model, names, 1, returning)
-    params = _prep(_fields(model, names), values.values())
+    params = prep_values(_fields(model, names), values.values())
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0] if returning else cursor.lastrowid
@@ -223,7 +204,7 @@ def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.d
     for entry in entries:
         deltas = entry.deltas.as_dict()
         values = [user_id, entry.kind, entry.ref, *(deltas[name] for name in rules.STATE_FIELDS)]
-        rows.append(_prep(fields, [*values, dict(entry.state_after), entry.reason, now]))
+        rows.append(prep_values(fields, [*values, dict(entry.state_after), entry.reason, now]))
     sql = _insert_sql(connection.vendor, LedgerEntry, _LEDGER_COLUMNS, len(rows), False)
     if len(rows) > 1 and sql.count("%s") == len(fields):
         # PostgreSQL: Django inserts several rows as one array per column
@@ -287,7 +268,7 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
         found = cursor.fetchone()
     if found is None:
         return None
-    values = _from_db(_profile_read_fields(), found)
+    values = values_from_db(_profile_read_fields(), found)
     email, display_name, timezone_name, joined, *state_values = values
     return ProfileWithState(
         profile=Profile(

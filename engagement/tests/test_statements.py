@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.sql import UpdateQuery
 
+from base.compiled import prep_values
 from checkins.api import checkin_payload
 from checkins.models import CheckIn
 from checkins.serializers import CheckinCreateOutputSerializer
@@ -91,7 +92,7 @@ def test_the_update_sends_the_orms_parameters_and_writes_what_it_would(user):
     assert row.as_rules_state() == after
     assert row.updated_at == NOON
     fields = statements._fields(UserState, statements._UPDATE_COLUMNS)
-    ours = [*statements._prep(fields, [*values.values(), NOON]), statements.db_user_id(user.pk)]
+    ours = [*prep_values(fields, [*values.values(), NOON]), statements.db_user_id(user.pk)]
     assert list(orm_params) == ours
 
 
@@ -189,3 +190,21 @@ def test_the_hand_rendered_checkin_equals_its_serializer(user):
 
     assert [u.reward.pk for u in result.unlocked] == ["five"]
     assert checkin_payload(result) == CheckinCreateOutputSerializer(body).data
+
+
+def test_the_compiled_candidates_read_equals_the_orm_read(user):
+    from rewards.models import UserReward
+    from rewards.services.unlock import Candidate, _unowned_active_rewards
+
+    owned = RewardFactory(id="owned", effects={"loyalty": 2})
+    RewardFactory(id="inactive", active=False)
+    RewardFactory(id="open_b", effects={"energy": 5}, auto_claim=True)
+    RewardFactory(id="open_a", rule=Reward.Rule.LEVEL, threshold=4)
+    UserReward.objects.create(user=user, reward=owned, unlocked_at=NOON)
+    expected = [
+        Candidate(r.id, r.title, r.rule, r.threshold, r.effects, r.auto_claim)
+        for r in Reward.objects.filter(active=True).exclude(owners__user=user).order_by("id")
+    ]
+
+    assert _unowned_active_rewards(user_id=user.pk) == expected
+    assert [c.id for c in expected] == ["open_a", "open_b"]

@@ -48,11 +48,10 @@ class Unlocked:
 
 
 _CANDIDATE_COLUMNS = ("id", "title", "rule", "threshold", "effects", "auto_claim")
-_SAMPLE_USER = uuid.UUID(int=1)
 
 
-def _candidates_query() -> QuerySet[Reward, Any]:
-    owned = UserReward.objects.filter(user_id=_SAMPLE_USER, reward_id=OuterRef("pk"))
+def _candidates_query(user_id: uuid.UUID) -> QuerySet[Reward, Any]:
+    owned = UserReward.objects.filter(user_id=user_id, reward_id=OuterRef("pk"))
     return (
         Reward.objects.filter(active=True)
         .filter(~Exists(owned))
@@ -65,7 +64,8 @@ def _candidates_query() -> QuerySet[Reward, Any]:
 _UNOWNED_ACTIVE_REWARDS = CompiledSelect(
     _candidates_query,
     lambda: [Reward._meta.get_field(name) for name in _CANDIDATE_COLUMNS],  # type: ignore[misc]
-    params=1,
+    sample=uuid.UUID(int=1),
+    prep=lambda user_id: UserReward._meta.get_field("user").get_db_prep_value(user_id, connection),
 )
 
 
@@ -73,9 +73,7 @@ def _unowned_active_rewards(*, user_id: uuid.UUID) -> list[Candidate]:
     """Active rewards the user does not own yet. Read after the state lock, in
     its own statement, so it sees every unlock committed before the lock was
     granted (ownership changes only under that lock)."""
-    user_field = UserReward._meta.get_field("user")
-    rows = _UNOWNED_ACTIVE_REWARDS.fetchall([user_field.get_db_prep_value(user_id, connection)])
-    return [Candidate(*row) for row in rows]
+    return [Candidate(*row) for row in _UNOWNED_ACTIVE_REWARDS.fetchall(user_id)]
 
 
 def rewards_unlock(change: StateChange) -> list[Unlocked]:
