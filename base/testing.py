@@ -1,14 +1,30 @@
-"""Helpers for tests that run real threads against the database."""
+"""Helpers for tests: typed model factories, and real threads against the database."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import factory
 from django.db import connections
+from django.db.models import Model
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+
+class ModelFactory(factory.django.DjangoModelFactory[M]):
+    """A model factory whose call is typed: ``UserFactory()`` is a ``User``
+    (``class UserFactory(ModelFactory[User])``)."""
+
+    class Meta:
+        abstract = True
+
+    if TYPE_CHECKING:
+        # factory_boy's metaclass turns the call into ``create()``; type checkers
+        # read the call's type from __new__, which may not name another class.
+        def __new__(cls, *args: Any, **kwargs: Any) -> M: ...  # type: ignore[misc]
 
 
 def run_concurrently(count: int, action: Callable[[int], T], timeout: float = 120) -> list[T]:

@@ -2,11 +2,12 @@ import datetime as dt
 
 import factory
 
+from base.testing import ModelFactory
 from checkins.models import CheckIn
 from users.tests.factories import UserFactory
 
 
-class CheckInFactory(factory.django.DjangoModelFactory):
+class CheckInFactory(ModelFactory[CheckIn]):
     class Meta:
         model = CheckIn
 

@@ -1,10 +1,11 @@
 import factory
 
+from base.testing import ModelFactory
 from engagement.models import LedgerEntry, LedgerKind, UserState
 from users.tests.factories import UserFactory
 
 
-class UserStateFactory(factory.django.DjangoModelFactory):
+class UserStateFactory(ModelFactory[UserState]):
     """A user's state with the documented initial values (the model defaults)."""
 
     class Meta:
@@ -13,7 +14,7 @@ class UserStateFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
 
 
-class LedgerEntryFactory(factory.django.DjangoModelFactory):
+class LedgerEntryFactory(ModelFactory[LedgerEntry]):
     class Meta:
         model = LedgerEntry
 

@@ -8,6 +8,7 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from base.testing import ModelFactory
 from checkins.services import CheckinResult, checkin_create
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
@@ -17,7 +18,7 @@ from users.models import User
 from users.tests.factories import UserFactory
 
 
-class RewardFactory(factory.django.DjangoModelFactory):
+class RewardFactory(ModelFactory[Reward]):
     class Meta:
         model = Reward
 
@@ -30,7 +31,7 @@ class RewardFactory(factory.django.DjangoModelFactory):
     active = True
 
 
-class ToolFactory(factory.django.DjangoModelFactory):
+class ToolFactory(ModelFactory[Tool]):
     class Meta:
         model = Tool
 
@@ -41,7 +42,7 @@ class ToolFactory(factory.django.DjangoModelFactory):
     active = True
 
 
-class UserRewardFactory(factory.django.DjangoModelFactory):
+class UserRewardFactory(ModelFactory[UserReward]):
     class Meta:
         model = UserReward
 
@@ -51,7 +52,7 @@ class UserRewardFactory(factory.django.DjangoModelFactory):
     claimed_at = None
 
 
-class InventoryItemFactory(factory.django.DjangoModelFactory):
+class InventoryItemFactory(ModelFactory[InventoryItem]):
     class Meta:
         model = InventoryItem
 

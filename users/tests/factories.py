@@ -1,13 +1,14 @@
 import factory
 from rest_framework.test import APIClient
 
+from base.testing import ModelFactory
 from users.models import User
 from users.tokens import token_pair
 
 TEST_PASSWORD = "a-long-test-password-42"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(ModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
