@@ -15,6 +15,7 @@ from engagement.rules import (
     INITIAL_STATE,
     STATE_FIELDS,
     AlreadyCheckedInRule,
+    CheckinPlan,
     Deltas,
     Limits,
     State,
@@ -368,6 +369,7 @@ def test_two_day_gap_with_two_freezes_consumes_both_and_extends_the_streak():
     assert plan.after.streak == 5
     assert plan.after.longest_streak == 9
     assert plan.after.streak_freezes == 0
+    assert plan.freeze_step is not None
     assert plan.freeze_step.applied == Deltas(streak_freezes=-2)
 
 
@@ -588,12 +590,12 @@ checkin_ops = st.tuples(st.just("checkin"), st.integers(1, 5))
 operations = st.lists(st.one_of(apply_ops, checkin_ops), max_size=40)
 
 
-def run(ops, start: dt.date = D) -> tuple[State, list[Transition], list]:
+def run(ops, start: dt.date = D) -> tuple[State, list[Transition], list[CheckinPlan]]:
     """Fold the operations from the initial state; return the final state, every
     ledger step in order, and the check-in plans."""
     state = INITIAL_STATE
     steps: list[Transition] = []
-    plans = []
+    plans: list[CheckinPlan] = []
     for op, arg in ops:
         if op == "apply":
             new_steps = [apply(state, **arg)]
@@ -675,6 +677,7 @@ def test_checkin_on_the_last_date_or_before_is_always_refused(state, back):
 def test_streak_status_predicts_what_a_checkin_would_do(ops, ahead):
     given_state, _, _ = run([*ops, ("checkin", 1)])
     last = given_state.last_checkin_date
+    assert last is not None
 
     assert streak_status(given_state, last) == "active"
     today = last + days(ahead)
