@@ -173,6 +173,7 @@ def test_tool_grant_puts_tools_in_the_inventory_with_a_ledger_entry(user, assert
         user_id=user.pk, tool_id="coffee", quantity=3, reason="Another apology", now=timezone.now()
     )
 
+    assert result.item is not None
     assert result.item.quantity == 5
     assert InventoryItem.objects.get(user_id=user.pk, tool=tool).quantity == 5
     entries = LedgerEntry.objects.filter(user_id=user.pk).order_by("id")
@@ -195,12 +196,9 @@ def test_tool_grant_respects_the_inventory_capacity(user, settings):
 
     assert snapshot(user) == before
     # A tool already held stacks in its slot.
-    assert (
-        tool_grant(
-            user_id=user.pk, tool_id=held[0].pk, reason="r", now=timezone.now()
-        ).item.quantity
-        == 2
-    )
+    item = tool_grant(user_id=user.pk, tool_id=held[0].pk, reason="r", now=timezone.now()).item
+    assert item is not None
+    assert item.quantity == 2
 
 
 def test_tool_grant_refuses_unknown_tools_and_bad_quantities(user):

@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -141,6 +142,7 @@ def test_claim_applies_the_effects_once_through_the_ledger(user, assert_ledger_r
     # Loyalty gains are multiplied at level 2: 10 x 1.05 = 10.5 -> 11.
     assert (result.state.loyalty, result.state.streak_freezes) == (26, 1)
     assert result.step.loyalty_applied == 11
+    assert result.reward is not None
     assert result.reward.status == "claimed"
     assert result.reward.claimed_at == now
     assert UserReward.objects.get(user_id=user.pk, reward_id="streak_3").claimed_at == now
@@ -214,6 +216,7 @@ def test_ownership_is_forever_a_deactivated_unlocked_reward_stays_claimable(user
     result = reward_claim(user_id=user.pk, reward_id="retired", now=T0)
 
     assert listed == {"retired": "unlocked"}
+    assert result.reward is not None
     assert result.reward.status == "claimed"
     assert snapshot(user)["state"].loyalty == 9
     assert {r.reward.id: r.status for r in rewards_for_user(user_id=user.pk)} == {
@@ -227,6 +230,7 @@ def test_claimed_at_never_precedes_unlocked_at(user):
 
     result = reward_claim(user_id=user.pk, reward_id="streak_1", now=T0 - dt.timedelta(hours=5))
 
+    assert result.reward is not None
     assert result.reward.claimed_at == T0
 
 
@@ -239,7 +243,8 @@ def test_buy_takes_the_price_without_multiplier(user, grant, assert_ledger_repla
     result = tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
 
     assert result.state.loyalty == 32
-    assert (result.step.loyalty_applied, result.step.loyalty_multiplier) == (-10, 1)
+    assert (result.step.loyalty_applied, result.step.loyalty_multiplier) == (-10, Decimal(1))
+    assert result.item is not None
     assert (result.item.tool, result.item.quantity) == (tool, 1)
     assert InventoryItem.objects.get(user_id=user.pk, tool=tool).quantity == 1
     assert ledger_kinds(user)[-1] == ("tool_buy", "coffee")
@@ -253,6 +258,7 @@ def test_buying_a_held_tool_stacks(user, grant):
     tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
     result = tool_buy(user_id=user.pk, tool_id="coffee", now=T0)
 
+    assert result.item is not None
     assert result.item.quantity == 2
     assert InventoryItem.objects.filter(user_id=user.pk).count() == 1
     assert state_of(user).loyalty == 10
@@ -263,6 +269,7 @@ def test_a_free_tool_can_be_bought_with_no_loyalty(user):
 
     result = tool_buy(user_id=user.pk, tool_id="free", now=T0)
 
+    assert result.item is not None
     assert (result.item.quantity, result.state.loyalty) == (1, 0)
 
 
@@ -290,7 +297,9 @@ def test_a_new_tool_needs_a_free_slot(user, grant, settings):
 
     assert snapshot(user) == before
     # A held tool stacks in its own slot, full or not.
-    assert tool_buy(user_id=user.pk, tool_id="held_0", now=T0).item.quantity == 2
+    item = tool_buy(user_id=user.pk, tool_id="held_0", now=T0).item
+    assert item is not None
+    assert item.quantity == 2
 
 
 def test_used_up_tools_free_their_slot_and_need_one_again(user, grant):
@@ -300,7 +309,9 @@ def test_used_up_tools_free_their_slot_and_need_one_again(user, grant):
     ToolFactory(id="new", price=1)
     grant(user, loyalty=50)
 
-    assert tool_buy(user_id=user.pk, tool_id="new", now=T0).item.quantity == 1  # 5th slot
+    item = tool_buy(user_id=user.pk, tool_id="new", now=T0).item
+    assert item is not None
+    assert item.quantity == 1  # 5th slot
     with pytest.raises(InventoryFull):
         tool_buy(user_id=user.pk, tool_id="empty", now=T0)
     assert inventory_for_user(user_id=user.pk).capacity_used == 5
@@ -327,6 +338,7 @@ def test_use_spends_one_and_applies_the_effects(user, grant, assert_ledger_repla
 
     result = tool_use(user_id=user.pk, tool_id="coffee", now=T0)
 
+    assert result.item is not None
     assert result.item.quantity == 1
     assert (result.state.energy, result.state.fatigue, result.state.loyalty) == (65, 2, 0)
     assert result.step.applied.energy == 15
@@ -341,6 +353,7 @@ def test_a_streak_freeze_tool_adds_a_freeze(user, grant):
 
     result = tool_use(user_id=user.pk, tool_id="streak_freeze", now=T0)
 
+    assert result.item is not None
     assert (result.state.streak_freezes, result.item.quantity) == (1, 0)
 
 
@@ -369,7 +382,9 @@ def test_a_held_tool_taken_off_sale_can_still_be_used(user, grant):
     tool.active = False
     tool.save()
 
-    assert tool_use(user_id=user.pk, tool_id="coffee", now=T0).item.quantity == 0
+    item = tool_use(user_id=user.pk, tool_id="coffee", now=T0).item
+    assert item is not None
+    assert item.quantity == 0
 
 
 # --- Selectors ----------------------------------------------------------------------
