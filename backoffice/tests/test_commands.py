@@ -67,7 +67,9 @@ def test_verify_invariants_reports_a_corrupted_row_and_exits_1():
 def test_verify_invariants_checks_checkins_and_streaks_against_the_rows():
     user = UserFactory(email="ann@example.com")
     checkin_days(user, 4)
-    CheckIn.objects.filter(user=user).order_by("-date").first().delete()  # a lost row
+    latest = CheckIn.objects.filter(user=user).order_by("-date").first()
+    assert latest is not None
+    latest.delete()  # a lost row
     other = UserFactory(email="cid@example.com")
     checkin_days(other, 2)
     CheckIn.objects.filter(user=other).order_by("-date").update(streak=5)  # streaks rewritten

@@ -1,6 +1,7 @@
 """Multi-day stories through the real check-in service, on a controlled clock."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -9,7 +10,6 @@ from django.utils import timezone
 from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
 from checkins.services import checkin_create
-from engagement import rules
 from engagement.invariants import ledger_replay_mismatches
 from engagement.models import LedgerEntry, UserState
 from rewards.services import freezes_grant
@@ -52,7 +52,7 @@ def test_energy_overflow_levels_up_and_raises_the_loyalty_multiplier(user):
     assert [r.state.energy for r in results] == [70, 90, 0, 20]
     assert results[2].checkin_step.leveled_up is True
     # Level 2 multiplies gains by 1.05: 5 * 1.05 = 5.25 -> 5.
-    assert results[3].checkin_step.loyalty_multiplier == rules.Decimal("1.05")
+    assert results[3].checkin_step.loyalty_multiplier == Decimal("1.05")
     assert results[3].state.loyalty == 20
 
 

@@ -137,6 +137,7 @@ def test_me_reads_what_the_orm_reads_and_nothing_for_inactive_users(user):
     found = statements.select_profile_and_state(user_id=user.pk)
     user.refresh_from_db()
 
+    assert found is not None
     assert found.profile == statements.Profile(
         id=user.pk,
         email=user.email,
@@ -158,6 +159,7 @@ def test_hand_rendered_state_and_user_equal_their_serializers(user):
         "streak_status": rules.streak_status(STATE, today),
     }
 
+    assert found is not None
     assert state_data(found.state, today) == StateOutputSerializer(expected_state).data
     assert user_data(found.profile) == UserOutputSerializer(found.profile).data
 
