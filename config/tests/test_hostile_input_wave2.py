@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -34,7 +35,7 @@ TABLES: tuple[type[Model], ...] = (
 
 
 def row_counts() -> dict[str, int]:
-    return {model._meta.label: model.objects.count() for model in TABLES}
+    return {model._meta.label: model._default_manager.count() for model in TABLES}
 
 
 def assert_problem(response, status: int, code: str | None = None) -> dict:
@@ -258,13 +259,14 @@ class TestCheckinBody:
 def chunked(client: APIClient, method: str, path: str, body: bytes, *, terminated: bool = True):
     """What granian and gunicorn hand Django for ``Transfer-Encoding: chunked``:
     no CONTENT_LENGTH, the decoded body on ``wsgi.input``, ``wsgi.input_terminated``."""
+    wsgi: dict[str, Any] = {"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": terminated}
     return client.generic(
         method,
         path,
         content_type="application/json",
         CONTENT_LENGTH="",
         HTTP_TRANSFER_ENCODING="chunked",
-        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": terminated},
+        **wsgi,
     )
 
 

@@ -9,11 +9,13 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import time_machine
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from django.db import connections
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
@@ -54,15 +56,21 @@ def _fresh_local_counters():
     counters.local.clear()
 
 
+def redis_client() -> Any:
+    backend = caches["default"]
+    assert isinstance(backend, RedisCache)
+    return backend._cache.get_client(write=True)
+
+
 def redis_keys() -> list[bytes]:
     """This run's keys in Redis."""
-    return list(cache._cache.get_client(write=True).scan_iter(f"{REDIS_PREFIX}:*"))
+    return list(redis_client().scan_iter(f"{REDIS_PREFIX}:*"))
 
 
 def delete_redis_keys() -> None:
     keys = redis_keys()
     if keys:
-        cache._cache.get_client(write=True).delete(*keys)
+        redis_client().delete(*keys)
 
 
 @pytest.fixture
@@ -159,7 +167,10 @@ def test_control_a_read_modify_write_throttle_lets_parallel_requests_through(mon
 
     monkeypatch.setattr(OneRequest.cache, "get", read_then_wait)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        allowed = list(pool.map(lambda _: OneRequest().allow_request(None, None), range(2)))
+        # The control throttle reads neither the request nor the view.
+        allowed = list(
+            pool.map(lambda _: OneRequest().allow_request(None, None), range(2))  # type: ignore[arg-type]
+        )
 
     assert allowed == [True, True]
 
@@ -228,6 +239,7 @@ def test_a_redis_hit_is_given_back_only_to_the_window_that_counted_it(use_redis)
 @pytest.mark.django_db
 def test_ended_database_windows_are_culled():
     store = counters.shared_store()
+    assert isinstance(store, counters.DatabaseCounters)
     start = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False):
         store.hit("short", 1)
