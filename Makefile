@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz bench soak chaos install install-dev migrate lint format check clean requirements
+.PHONY: run test fuzz bench soak chaos install install-dev migrate lint typecheck format check clean requirements
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,10 +56,15 @@ soak: install-dev
 	$(BIN)/python scripts/bench/soak.py $(SOAK_ARGS)
 
 # lint-imports: the import-linter contracts of pyproject.toml (the floors, docs/ARCHITECTURE.md).
-lint: install-dev
+lint: install-dev typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# mypy with the django-stubs and djangorestframework-stubs plugins ([tool.mypy] in
+# pyproject.toml): every app and its tests; strict for engagement.rules, services, selectors.
+typecheck: install-dev
+	$(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff check --fix .
@@ -70,7 +75,7 @@ check: install-dev
 	DJANGO_SETTINGS_MODULE=config.test_settings $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .hypothesis .test-db.sqlite3*
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .mypy_cache .hypothesis .test-db.sqlite3*
 
 # Fault tests against the production server on PostgreSQL (also run by .ci/run).
 chaos: install-dev
