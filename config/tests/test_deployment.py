@@ -3,10 +3,7 @@ runs for real (migrate, seed, serve, graceful stop); the Dockerfile and the
 compose file say what operators rely on."""
 
 import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -14,19 +11,12 @@ import pytest
 import yaml
 from django.conf import settings
 
+from config.tests import live_server
+
 ROOT = Path(settings.BASE_DIR)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_entrypoint_migrates_seeds_serves_and_stops_gracefully(tmp_path):
-    port = free_port()
     database = tmp_path / "entrypoint.sqlite3"
     env = {
         **os.environ,
@@ -37,37 +27,28 @@ def test_entrypoint_migrates_seeds_serves_and_stops_gracefully(tmp_path):
         "SECRET_KEY": "entrypoint-test-" + "k" * 40,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
-        "PORT": str(port),
         "BIND": "127.0.0.1",
         "WEB_CONCURRENCY": "2",
         "DB_WAIT_SECONDS": "5",
     }
-    log = tmp_path / "entrypoint.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(ROOT / "docker/entrypoint.sh")], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    # Ready once migrated, seeded and serving: /readyz answers 200.
+    server = live_server.start(
+        [str(ROOT / "docker/entrypoint.sh")],
+        env=env,
+        log=tmp_path / "entrypoint.log",
+        cwd=ROOT,
+        name="entrypoint",
+        ready_path="/readyz",
+        timeout=90,
+    )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/tools", timeout=5) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/v1/tools", timeout=5) as r:
             tools = r.read().decode()
         assert "streak_freeze" in tools  # seed_catalog ran
-
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log.read_text()
     finally:
-        if process.poll() is None:
-            process.kill()
-    output = log.read_text()
+        stopped = server.stop()
+    output = server.log.read_text()
+    assert stopped == 0, output  # SIGTERM drains and exits cleanly
     assert "Database reachable" in output
     assert "engagement.access" in output  # one JSON access line per request
     assert '"request_id"' in output

@@ -3,9 +3,9 @@
 The test client never sends ``Transfer-Encoding: chunked``; what granian and
 gunicorn hand Django for one (no CONTENT_LENGTH, a de-chunked ``wsgi.input``)
 is only seen by starting them. Each server runs once per class, in a
-subprocess on a free local port, against this test run's own database
-(SQLite file or PostgreSQL), so rows committed here (``transactional_db``)
-are what the server sees.
+subprocess on a port the kernel picks (config/tests/live_server.py), against
+this test run's own database (SQLite file or PostgreSQL), so rows committed
+here (``transactional_db``) are what the server sees.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ import contextlib
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +25,7 @@ from django.conf import settings
 from django.db import connection
 
 from checkins.models import CheckIn
+from config.tests import live_server
 from users.tests.factories import UserFactory
 from users.tokens import token_pair
 
@@ -55,36 +52,11 @@ def database_url() -> str:
     raise AssertionError(f"no live-server support for {connection.vendor}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+Server = live_server.LiveServer
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen
-    port: int
-    log: Path
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def answers(self) -> bool:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
-
-
-def start(name: str, log: Path) -> Server:
-    port = free_port()
-    env = {
+def server_env(name: str) -> dict[str, str]:
+    return {
         **os.environ,
         "WEB_SERVER": name,
         "DATABASE_URL": database_url(),
@@ -94,7 +66,6 @@ def start(name: str, log: Path) -> Server:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "THROTTLE_USER": "off",
-        "PORT": str(port),
         "BIND": "127.0.0.1",
         "WEB_CONCURRENCY": "1",
         "WEB_THREADS": "2",
@@ -104,42 +75,24 @@ def start(name: str, log: Path) -> Server:
         "PY_BIN": str(Path(sys.executable).parent),
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(ROOT / "bin/serve")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    return Server(name=name, process=process, port=port, log=log)
-
-
-def stop(server: Server) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    try:
-        server.process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-
-
-def wait_until_ready(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"{server.name} exited at start:\n{server.log_tail()}")
-        if server.answers():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{server.name} not ready in {START_TIMEOUT}s:\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="class", params=["granian", "gunicorn"])
 def server(request, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Server]:
     with django_db_blocker.unblock():  # reads the test database's settings only
-        server = start(request.param, tmp_path_factory.mktemp(request.param) / "server.log")
+        env = server_env(request.param)
+    server = live_server.start(
+        [str(ROOT / "bin/serve")],
+        env=env,
+        log=tmp_path_factory.mktemp(request.param) / "server.log",
+        cwd=ROOT,
+        name=request.param,
+        timeout=START_TIMEOUT,
+    )
     try:
-        wait_until_ready(server)
         yield server
     finally:
-        stop(server)
+        server.stop(timeout=STOP_TIMEOUT)
 
 
 @dataclass

@@ -17,12 +17,8 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -35,6 +31,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
+from config.tests import live_server
 from users.models import User
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -53,10 +50,12 @@ REDIS_URLS = {
 
 @dataclass
 class Server:
-    process: subprocess.Popen
-    port: int
-    log: Path
+    live: live_server.LiveServer
     mode: str
+
+    @property
+    def port(self) -> int:
+        return self.live.port
 
     def bound(self, limit: int) -> int:
         """The most a limit may let through: with Redis down each worker
@@ -64,7 +63,7 @@ class Server:
         return limit * WORKERS if self.mode == "redis-down" else limit
 
     def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
+        return self.live.log_tail(3000)
 
 
 def database_url() -> str:
@@ -76,39 +75,12 @@ def database_url() -> str:
     return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module", params=list(REDIS_URLS))
 def server(request, django_db_setup, tmp_path_factory) -> Iterator[Server]:
     """One server per mode for the module's tests (pytest groups them); it
     holds no transaction between bursts, so each test's flush goes through."""
     mode = request.param
     tmp_path = tmp_path_factory.mktemp(f"server-{mode}")
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -118,7 +90,6 @@ def server(request, django_db_setup, tmp_path_factory) -> Iterator[Server]:
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
-        "PORT": str(port),
         "BIND": "127.0.0.1",
         "WEB_CONCURRENCY": str(WORKERS),
         "WEB_THREADS": "4",
@@ -127,20 +98,13 @@ def server(request, django_db_setup, tmp_path_factory) -> Iterator[Server]:
         "LOG_LEVEL": "ERROR",
         **{name: f"{limit}/min" for name, limit in LIMITS.items()},
     }
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(ROOT / "bin/serve")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    live = live_server.start(
+        [str(ROOT / "bin/serve")], env=env, log=tmp_path / "server.log", cwd=ROOT, name=mode
+    )
     try:
-        deadline = time.monotonic() + 30
-        while not healthy(port):
-            assert process.poll() is None, f"the server exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield Server(process, port, log, mode)
+        yield Server(live, mode)
     finally:
-        stop(process)  # before the test database is dropped
+        live.stop()  # before the test database is dropped
 
 
 @pytest.fixture
