@@ -41,7 +41,7 @@ run: migrate
 	  WEB_THREADS=$${WEB_THREADS:-4} WEB_RELOAD=1 WEB_LOG_LEVEL=info bin/serve
 
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Schemathesis against the running production server and its own OpenAPI schema.
 fuzz: install-dev
