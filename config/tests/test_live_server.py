@@ -2,21 +2,44 @@
 comes from the kernel, readiness from polling with a deadline."""
 
 import os
-import socket
+import subprocess
 import sys
 
 import pytest
 
 from config.tests import live_server
 
+CHILD = """
+import socket, sys
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+sys.stdin.readline()
+listener.listen()
+print("listening", flush=True)
+sys.stdin.readline()
+"""
+
 
 def test_the_listening_port_is_read_from_the_process():
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        assert live_server.listening_port(os.getpid()) is None  # bound, not listening
-        listener.listen()
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    stdin, stdout = child.stdin, child.stdout
+    assert stdin is not None
+    assert stdout is not None
+    try:
+        port = int(stdout.readline())
+        assert live_server.listening_port(child.pid) is None  # bound, not listening yet
 
-        assert live_server.listening_port(os.getpid()) == listener.getsockname()[1]
+        stdin.write("\n")
+        stdin.flush()
+        assert stdout.readline() == "listening\n"
+
+        assert live_server.listening_port(child.pid) == port
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_server_on_port_zero_is_found_and_ready(tmp_path):
