@@ -47,24 +47,27 @@ def state_get_or_create(*, user_id: uuid.UUID) -> None:
     UserState.objects.get_or_create(user_id=user_id)
 
 
-def state_lock(*, user_id: uuid.UUID) -> LockedUser:
+def state_lock(*, user_id: uuid.UUID, include_inactive: bool = False) -> LockedUser:
     """Lock the user's state row for the rest of the current transaction.
 
     The one lock helper: every write path starts here, so there is one lock per
     user and one order. On SQLite the IMMEDIATE transaction already holds the
     database write lock. Raises :class:`AccountUnavailable` for an inactive or
     deleted user (tokens are trusted without a query, so this is where a
-    deactivated account is stopped)."""
+    deactivated account is stopped). ``include_inactive`` locks a deactivated
+    account's row too: erasing an account (``privacy``) must hold the lock
+    whether or not the account is active."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("state_lock() must run inside transaction.atomic().")
     locked = statements.select_state_for_update(user_id=user_id)
     if locked is None:
         # First write of a user who never had a state row (created by staff).
-        if not User.objects.filter(pk=user_id, is_active=True).exists():
+        users = User.objects.filter(pk=user_id)
+        if not (users if include_inactive else users.filter(is_active=True)).exists():
             raise AccountUnavailable()
         state_get_or_create(user_id=user_id)
         locked = statements.select_state_for_update(user_id=user_id)
-    if locked is None or not locked.is_active:
+    if locked is None or not (locked.is_active or include_inactive):
         raise AccountUnavailable()
     return locked
 
