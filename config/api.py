@@ -8,8 +8,10 @@ from rest_framework.routers import SimpleRouter
 from base.openapi import add_links
 from checkins.api import CheckinViewSet
 from engagement.api import LedgerViewSet
+from privacy.api import MePrivacyViewSet
 from rewards.api import InventoryViewSet, RewardViewSet, ToolViewSet
-from users.api import AuthViewSet, MeViewSet
+from users.api import AuthViewSet
+from users.api import MeViewSet as ProfileViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("auth", AuthViewSet, basename="auth")
@@ -20,6 +22,11 @@ router.register("tools", ToolViewSet, basename="tools")
 router.register("inventory", InventoryViewSet, basename="inventory")
 
 
+class MeViewSet(ProfileViewSet, MePrivacyViewSet):
+    """``/me``: the profile and state (``users``: GET, PATCH) and the caller's
+    data (``privacy``: DELETE, and GET ``/me/export``) on one path."""
+
+
 @require_safe
 def api_root(request: HttpRequest) -> JsonResponse:
     prefix = request.path
@@ -28,6 +35,7 @@ def api_root(request: HttpRequest) -> JsonResponse:
         "auth/login",
         "auth/refresh",
         "me",
+        "me/export",
         "checkins",
         "ledger",
         "rewards",
@@ -39,7 +47,12 @@ def api_root(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("", api_root, name="api-root"),
-    path("me", MeViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="me"),
+    path(
+        "me",
+        MeViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="me",
+    ),
+    path("me/export", MeViewSet.as_view({"get": "export"}), name="me-export"),
     # One object, not a list: mapped by hand like /me (buy/use come from the router).
     path("inventory", InventoryViewSet.as_view({"get": "summary"}), name="inventory"),
     *router.urls,

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "idempotency",
     "rewards",
     "checkins",
+    "privacy",
     "throttles",
     "backoffice",
 ]

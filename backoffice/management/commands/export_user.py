@@ -1,20 +1,20 @@
 """``manage.py export_user EMAIL``: all of one user's data as JSON."""
 
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 
-from backoffice.export import user_export
+from privacy.services import export_document, user_export
 from users.models import User, normalize_email
 
 
 class Command(BaseCommand):
     help = (
         "Write all of one user's data -- profile, state, check-ins, rewards, inventory, "
-        "ledger, idempotency keys -- as one JSON document to stdout or --output. Read-only; "
-        "the password hash and stored response bodies are not included."
+        "ledger, idempotency keys, groups, permissions, admin log -- as one JSON document to "
+        "stdout or --output: the document GET /api/v1/me/export answers. Read-only; the "
+        "password hash, tokens and stored response bodies are not included."
     )
 
     def add_arguments(self, parser):
@@ -26,8 +26,8 @@ class Command(BaseCommand):
         user = User.objects.filter(email=normalize_email(email)).first()
         if user is None:
             raise CommandError(f"No user with the e-mail address {email!r}.")
-        data = user_export(user=user)
-        document = json.dumps(data, cls=DjangoJSONEncoder, indent=indent or None)
+        data = user_export(user_id=user.pk, now=timezone.now())
+        document = export_document(data, indent=indent)
         summary = (
             f"Exported {user.email}: {len(data['checkins'])} check-ins, "
             f"{len(data['rewards'])} rewards, {len(data['inventory'])} inventory items, "
