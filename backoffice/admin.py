@@ -1,7 +1,8 @@
 """Users in the admin: searchable by e-mail; the user's page shows their state
 (read-only) and the newest rows of their check-ins, rewards, inventory and
 ledger. States change only through the actions on the user list, which call
-the grant services (locked, through the rules, in the ledger with a reason).
+the grant services (locked, through the rules, in the ledger with a reason);
+accounts are deleted only by the erase action (``privacy``, with a reason).
 
 This page composes every app's per-user view (their inlines and the state
 table), so it lives here, above the apps, rather than in ``users``."""
@@ -12,7 +13,8 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from backoffice.admin_actions import StateActionsMixin
+from backoffice.admin_actions import STATE_ACTIONS, StateActionsMixin
+from backoffice.erase_action import EraseActionMixin, erase_users
 from base.admin_mixins import BigTableAdminMixin
 from checkins.admin import CheckInInline
 from engagement.admin import LedgerInline, state_table
@@ -43,8 +45,9 @@ HISTORY_LISTS = (
 
 
 @admin.register(User)
-class UserAdmin(StateActionsMixin, BigTableAdminMixin, DjangoUserAdmin):
+class UserAdmin(StateActionsMixin, EraseActionMixin, BigTableAdminMixin, DjangoUserAdmin):
     form = UserEditForm
+    actions = (*STATE_ACTIONS, erase_users)
     add_form = UserCreationForm
     ordering = ("email",)  # the unique index on email
     list_display = ("email", "display_name", "timezone", "is_staff", "is_active", "date_joined")

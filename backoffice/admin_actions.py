@@ -221,7 +221,7 @@ grant_tool = state_action("grant_tool", "Grant a tool", ToolGrantForm)
 grant_freezes = state_action("grant_freezes", "Grant streak freezes", FreezesGrantForm)
 adjust_state = state_action("adjust_state", "Adjust state", StateAdjustForm)
 
-STATE_ACTIONS = (grant_loyalty, grant_tool, grant_freezes, adjust_state)
+STATE_ACTIONS: tuple[Callable, ...] = (grant_loyalty, grant_tool, grant_freezes, adjust_state)
 
 
 class StateActionsMixin(AdminMixinBase):
