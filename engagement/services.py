@@ -26,7 +26,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from engagement import rules, statements
 from engagement.errors import AccountUnavailable
@@ -43,8 +43,15 @@ def limits() -> rules.Limits:
 
 def state_get_or_create(*, user_id: uuid.UUID) -> None:
     """Create the user's state row if it does not exist. Safe under concurrency:
-    the primary key on ``user_id`` lets exactly one insert win."""
-    UserState.objects.get_or_create(user_id=user_id)
+    the primary key on ``user_id`` lets exactly one insert win. An account
+    erased meanwhile (its erasure committed first) is :class:`AccountUnavailable`:
+    the row's foreign key refuses it when the insert commits."""
+    try:
+        UserState.objects.get_or_create(user_id=user_id)
+    except IntegrityError:
+        if User.objects.filter(pk=user_id).exists():
+            raise
+        raise AccountUnavailable() from None
 
 
 def state_lock(*, user_id: uuid.UUID, include_inactive: bool = False) -> LockedUser:

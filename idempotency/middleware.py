@@ -3,7 +3,7 @@ whole request."""
 
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -81,6 +81,13 @@ class IdempotencyMiddleware:
                 return response
         except services.IdempotencyKeyReused as exc:
             return problem_response(request, exc.status, exc.code, exc.detail)
+        except IntegrityError:
+            # The key row's foreign key is checked at commit: the account was
+            # erased while this request ran (its erasure committed first).
+            if services.key_owner_exists(user_id=user_id):
+                raise
+            gone = services.KeyOwnerGone()
+            return problem_response(request, gone.status, gone.code, gone.detail)
 
     def register(self, request: HttpRequest, key: str) -> HttpResponse:
         """A keyed registration, scoped to the key and the e-mail.

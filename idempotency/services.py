@@ -45,6 +45,18 @@ class IdempotencyKeyReused(DomainError):
     default_detail = "This Idempotency-Key was used for a different request."
 
 
+class KeyOwnerGone(DomainError):
+    """The account the key belongs to was erased while the request ran."""
+
+    status = 401
+    code = "account_unavailable"
+    default_detail = "This account is not active."
+
+
+def key_owner_exists(*, user_id: uuid.UUID) -> bool:
+    return User.objects.filter(pk=user_id).exists()
+
+
 def idempotency_key_validate(key: str) -> None:
     if not _VALID_KEY.match(key):
         raise InvalidIdempotencyKey()

@@ -149,9 +149,9 @@ def user_erase(*, user_id: uuid.UUID, now: dt.datetime, reason: str | None) -> E
 
     ``reason`` None: the account holder's own request; otherwise staff's
     reason (required, kept in the audit row, so it may not name the account).
-    The user's state lock is taken first, as by every write: a concurrent
-    check-in either committed before (and its rows are erased too) or finds
-    the account gone (401 ``account_unavailable``). Raises
+    The user's state lock is taken first, as by every write, then the user's
+    row: a concurrent check-in either committed before (and its rows are
+    erased too) or finds the account gone (401 ``account_unavailable``). Raises
     :class:`AccountUnavailable` when the account no longer exists."""
     if reason is not None:
         reason = reason.strip()
@@ -159,7 +159,16 @@ def user_erase(*, user_id: uuid.UUID, now: dt.datetime, reason: str | None) -> E
             raise InvalidErasureReason()
     with transaction.atomic():
         state_lock(user_id=user_id, include_inactive=True)
-        email = User._base_manager.filter(pk=user_id).values_list("email", flat=True).first()
+        # Then the user's row: a request that inserts a row pointing at the
+        # user without the state lock (a token, an idempotency key) checks its
+        # foreign key when it commits, so it either committed before (and its
+        # row is deleted below) or waits and finds the account gone.
+        email = (
+            User._base_manager.select_for_update()
+            .filter(pk=user_id)
+            .values_list("email", flat=True)
+            .first()
+        )
         if email is None:
             raise AccountUnavailable()
         if reason is not None and reason_names_account(reason, user_id=user_id, email=email):
