@@ -32,6 +32,7 @@ from engagement import rules, statements
 from engagement.errors import AccountUnavailable
 from engagement.models import UserState
 from engagement.statements import LedgerRow, LockedUser
+from users.authentication import check_token_version
 from users.models import User
 from users.timezones import local_date
 
@@ -76,6 +77,9 @@ def state_lock(*, user_id: uuid.UUID, include_inactive: bool = False) -> LockedU
         locked = statements.select_state_for_update(user_id=user_id)
     if locked is None or not (locked.is_active or include_inactive):
         raise AccountUnavailable()
+    # The user's row is read by the lock anyway: a token revoked since it was
+    # issued (password change, sign-out everywhere) is refused here, at no cost.
+    check_token_version(locked.token_version)
     return locked
 
 

@@ -47,6 +47,7 @@ class LockedUser:
     user_id: uuid.UUID
     timezone: str
     is_active: bool
+    token_version: int
     state: rules.State
 
 
@@ -67,13 +68,14 @@ def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
 
 
 # --- The lock ----------------------------------------------------------------------
-_LOCK_COLUMNS = (*STATE_COLUMNS, "user__timezone", "user__is_active")
+_LOCK_USER_COLUMNS = ("timezone", "is_active", "token_version")
+_LOCK_COLUMNS = (*STATE_COLUMNS, *(f"user__{name}" for name in _LOCK_USER_COLUMNS))
 
 
 def _lock_read_fields() -> list[Field]:
     return [
         *_fields(UserState, STATE_COLUMNS),
-        *_fields(get_user_model(), ("timezone", "is_active")),
+        *_fields(get_user_model(), _LOCK_USER_COLUMNS),
     ]
 
 
@@ -106,11 +108,12 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
     if found is None:
         return None
     values = values_from_db(_lock_read_fields(), found)
-    *state_values, timezone_name, is_active = values
+    *state_values, timezone_name, is_active, token_version = values
     return LockedUser(
         user_id=user_id,
         timezone=timezone_name,
         is_active=bool(is_active),
+        token_version=token_version,
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
     )
 
@@ -236,9 +239,10 @@ class Profile:
 class ProfileWithState:
     profile: Profile
     state: rules.State
+    token_version: int  # checked against the caller's token, never shown
 
 
-_PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined")
+_PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined", "token_version")
 
 
 def _profile_read_fields() -> list[Field]:
@@ -269,7 +273,7 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
     if found is None:
         return None
     values = values_from_db(_profile_read_fields(), found)
-    email, display_name, timezone_name, joined, *state_values = values
+    email, display_name, timezone_name, joined, token_version, *state_values = values
     return ProfileWithState(
         profile=Profile(
             id=user_id,
@@ -279,4 +283,5 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
             date_joined=joined,
         ),
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
+        token_version=token_version,
     )

@@ -14,19 +14,31 @@ user-id claims). Two additions, both here:
 
 The access token is signed and short-lived, so it is trusted on its own: no
 query per request. What a token cannot know (the account was deactivated or
-deleted since it was issued) is checked where it matters: every write locks
-the user's state row joined with the user (``engagement.services.state_lock``),
-and /me reads the user row anyway. Reads of one's own history stay possible
-for at most the access-token lifetime after a deactivation.
+deleted since it was issued, or every earlier token was revoked) is checked
+where the user's row is read anyway: every write locks the user's state row
+joined with the user (``engagement.services.state_lock``), and /me, the
+password change and refresh read the user row. Reads of one's own history
+stay possible for at most the access-token lifetime after a revocation.
+
+Revocation of every earlier token is a version: each token carries the
+user's ``token_version`` (claim :data:`TOKEN_VERSION_CLAIM`), and raising the
+version on the user's row revokes every token issued before. Services take no
+tokens, so the version of the request's token travels to those checks in a
+request-scoped context variable (:data:`caller_token_version`), set here when
+a bearer token authenticates and cleared when any request starts or ends;
+:func:`check_token_version` compares it with the row. Outside a request with
+a bearer token (the admin, commands, background work) it is unset and there is
+nothing to check.
 """
 
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from functools import cached_property
 from typing import Any
 
-from django.core.signals import setting_changed
+from django.core.signals import request_finished, request_started, setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
 from rest_framework import HTTP_HEADER_ENCODING
@@ -42,9 +54,49 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.models import TokenUser
 from rest_framework_simplejwt.tokens import Token
 
+from users.errors import TokenRevoked
+
 # The outcome of checking the request's Authorization header, kept on the
 # Django request: (header, (user, token) | None | the AuthenticationFailed raised).
 _CHECKED = "_bearer_token_checked"
+
+
+# The claim every access and refresh token carries: the user's token_version
+# when it was issued (users.tokens).
+TOKEN_VERSION_CLAIM = "token_version"  # noqa: S105 (a claim name, no secret)
+
+# The token version of the current request's bearer token; None: no bearer
+# token authenticated this request, nothing to check.
+caller_token_version: ContextVar[int | None] = ContextVar("caller_token_version", default=None)
+
+
+def token_version(token: Token) -> int:
+    """The token's version claim. Tokens issued before versions existed have
+    none and count as version 0, every account's first: they keep working
+    until the first revocation of their account. Raises ValueError for a
+    claim that is not a non-negative integer (only a key holder could sign
+    one)."""
+    version = token.get(TOKEN_VERSION_CLAIM, 0)
+    if type(version) is not int or version < 0:
+        raise ValueError(f"bad {TOKEN_VERSION_CLAIM} claim")
+    return version
+
+
+def check_token_version(current: int) -> None:
+    """Refuse the request's bearer token (401 ``token_revoked``) when the
+    user's row, read by the caller anyway, says ``current`` and the token was
+    issued at another version. Nothing to check without a bearer token."""
+    presented = caller_token_version.get()
+    if presented is not None and presented != current:
+        raise TokenRevoked()
+
+
+@receiver(request_started)
+@receiver(request_finished)
+def _forget_caller_token_version(**kwargs: Any) -> None:
+    """Threads serve one request after another (and the admin's requests carry
+    no bearer token): no request inherits the previous one's version."""
+    caller_token_version.set(None)
 
 
 class AccessTokenUser(TokenUser):
@@ -58,6 +110,10 @@ class AccessTokenUser(TokenUser):
     @cached_property
     def pk(self) -> uuid.UUID:  # type: ignore[override]
         return self.id
+
+    @cached_property
+    def token_version(self) -> int:
+        return token_version(self.token)
 
 
 class BearerTokenAuthentication(jwt_authentication.JWTStatelessUserAuthentication):
@@ -75,6 +131,8 @@ class BearerTokenAuthentication(jwt_authentication.JWTStatelessUserAuthenticatio
         outcome = checked[1]
         if isinstance(outcome, AuthenticationFailed):
             raise outcome
+        if outcome is not None:
+            caller_token_version.set(outcome[0].token_version)
         return outcome
 
     def _check(
@@ -99,6 +157,10 @@ class BearerTokenAuthentication(jwt_authentication.JWTStatelessUserAuthenticatio
             user.pk  # noqa: B018 (converted here, so that a bad claim is a 401, not a 500 later)
         except (KeyError, ValueError, TypeError):
             raise InvalidToken("Token contained no recognizable user identification") from None
+        try:
+            user.token_version  # noqa: B018 (likewise)
+        except ValueError:
+            raise InvalidToken("Token contained no valid token version") from None
         return user
 
 

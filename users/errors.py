@@ -23,3 +23,19 @@ class InvalidRefreshToken(DomainError):
     status = 401
     code = "token_not_valid"
     default_detail = "The refresh token is invalid or expired."
+
+
+class TokenRevoked(DomainError):
+    """The token was valid when issued but has been revoked since: rotated or
+    signed out (refresh tokens), or every token of the account was (password
+    change or reset, sign-out everywhere, deactivation)."""
+
+    status = 401
+    code = "token_revoked"
+    default_detail = "This token has been revoked; sign in again."
+
+
+class InvalidResetToken(DomainError):
+    status = 400
+    code = "invalid_reset_token"
+    default_detail = "The password reset link is invalid, used or expired; request a new one."

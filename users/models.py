@@ -49,6 +49,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=django_timezone.now)
+    # Every token carries the version it was issued at (users.tokens); a token
+    # of another version is revoked. Raised by one F() + 1 UPDATE whenever all
+    # earlier tokens must stop working (users.services). The database default
+    # lets rows inserted outside the ORM (bulk loads, the benchmark) start at 0.
+    token_version = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Raised to revoke every token issued before (password change or reset, "
+        "sign-out everywhere, deactivation).",
+    )
 
     objects = UserManager()
 

@@ -42,7 +42,7 @@ STATE = rules.State(
 
 @pytest.fixture
 def user():
-    user = UserFactory(timezone="Asia/Tokyo", display_name="Ada")
+    user = UserFactory(timezone="Asia/Tokyo", display_name="Ada", token_version=7)
     UserState.objects.create(user=user, **{f: getattr(STATE, f) for f in statements.STATE_COLUMNS})
     return user
 
@@ -56,9 +56,11 @@ def test_the_lock_reads_what_the_orm_reads(user):
         user_id=user.pk,
         timezone=row.user.timezone,
         is_active=row.user.is_active,
+        token_version=row.user.token_version,
         state=row.as_rules_state(),
     )
     assert locked.state == STATE
+    assert locked.token_version == 7
 
 
 def test_the_lock_compiles_from_the_orm_and_locks_only_the_state_row():
@@ -146,6 +148,7 @@ def test_me_reads_what_the_orm_reads_and_nothing_for_inactive_users(user):
         date_joined=user.date_joined,
     )
     assert found.state == STATE
+    assert found.token_version == user.token_version == 7
     user.is_active = False
     user.save()
     assert statements.select_profile_and_state(user_id=user.pk) is None
