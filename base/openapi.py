@@ -6,7 +6,7 @@ from base.serializers import ProblemSerializer
 
 _DESCRIPTIONS = {
     400: "Invalid request (problem details; `errors` per field for validation).",
-    401: "Missing, invalid or expired credentials.",
+    401: "Missing, invalid, expired or revoked credentials (see `code`).",
     403: "Not allowed.",
     404: "No such resource.",
     409: "Conflicts with the current state (see `code`).",

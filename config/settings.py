@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Refresh tokens: recorded when issued, revoked on rotation and sign-out.
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
@@ -178,8 +180,58 @@ SIMPLE_JWT = {
     "SIGNING_KEY": SECRET_KEY,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # Each refresh answers a new refresh token and revokes the one used
+    # (users.tokens.token_refresh does it, with the blacklist's row as the lock).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # simplejwt's own login view is not used: users.services.user_login
+    # records last_login, once per login.
     "UPDATE_LAST_LOGIN": False,
 }
+
+# Password reset: Django's token generator; a link is good for this many
+# seconds, once, and not after the password changed or the user logged in.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+# Where the e-mailed link points, e.g. a page of the web client that posts to
+# auth/password/reset/confirm: "https://app.example.com/reset?uid={uid}&token={token}".
+# Unset: the e-mail gives uid and token to post there (an API-only service).
+PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default="")
+if PASSWORD_RESET_URL and not ("{uid}" in PASSWORD_RESET_URL and "{token}" in PASSWORD_RESET_URL):
+    raise ImproperlyConfigured("PASSWORD_RESET_URL must contain {uid} and {token}.")
+
+# --- E-mail -------------------------------------------------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587 (STARTTLS),
+# smtp+ssl://...:465 (TLS), consolemail:// (printed), dummymail:// (dropped).
+# Without it, Django's usual settings from the environment (EMAIL_HOST, ...):
+# SMTP, to localhost:25 unless told otherwise; in development (DEBUG) without
+# EMAIL_HOST, the console.
+if env.str("EMAIL_URL", default=""):
+    _email = env.email_url("EMAIL_URL")
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+    if _email["EMAIL_FILE_PATH"]:
+        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+elif env.str("EMAIL_HOST", default="") or not DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL exclude each other.")
+# Seconds an SMTP connection may block the (background) sender.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 # --- REST framework -------------------------------------------------------------
 THROTTLE_USER = env.str("THROTTLE_USER", default="600/min")
@@ -200,6 +252,8 @@ REST_FRAMEWORK = {
         "register": env.str("THROTTLE_REGISTER", default="5/min"),
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/min"),
+        "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="20/hour"),
+        "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="3/hour"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "base.errors.problem_exception_handler",

@@ -74,14 +74,56 @@ class RefreshInputSerializer(StrictInputSerializer):
     refresh = serializers.CharField(max_length=2000)
 
 
+class NoInputSerializer(StrictInputSerializer):
+    """Bodiless actions (sign out everywhere): an empty body or ``{}`` passes."""
+
+
+class LogoutInputSerializer(StrictInputSerializer):
+    refresh = serializers.CharField(
+        max_length=2000, help_text="The refresh token of the session to sign out."
+    )
+
+
+class NewPasswordField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault(
+            "help_text",
+            "Checked by the password validators: at least 8 characters, not too common, "
+            "not all digits, not like the e-mail.",
+        )
+        super().__init__(**kwargs)
+
+
+class PasswordChangeInputSerializer(StrictInputSerializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = NewPasswordField()
+
+
+class PasswordResetInputSerializer(StrictInputSerializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmInputSerializer(StrictInputSerializer):
+    uid = serializers.CharField(max_length=100, help_text="`uid` from the reset e-mail.")
+    token = serializers.CharField(max_length=100, help_text="`token` from the reset e-mail.")
+    new_password = NewPasswordField()
+
+
 class AuthOutputSerializer(serializers.Serializer):
     user = UserOutputSerializer()
     access = serializers.CharField()
     refresh = serializers.CharField()
 
 
-class AccessOutputSerializer(serializers.Serializer):
+class TokenPairOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class DetailOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class MeOutputSerializer(serializers.Serializer):

@@ -1,8 +1,12 @@
-"""The login rate limits: they know accounts (the e-mail as users normalize it,
+"""The accounts' rate limits: they know accounts (the e-mail as users normalize it,
 a failed password check), so they sit with them, on the throttles' machinery.
 
 - ``login``: login attempts per client IP and e-mail;
-- ``login_ip``: failed logins per client IP, whatever the e-mail.
+- ``login_ip``: failed logins per client IP, whatever the e-mail (also
+  wrong current passwords on a password change);
+- ``password_reset``: password-reset requests per client IP;
+- ``password_reset_email``: password-reset requests per e-mail address,
+  counted whether or not an account has it (the limit tells nothing).
 """
 
 from collections.abc import Iterator
@@ -21,6 +25,11 @@ from users.errors import InvalidCredentials
 from users.models import normalize_email
 
 
+def _email_of(request) -> str:
+    email = request.data.get("email") if isinstance(request.data, dict) else None
+    return normalize_email(email) if isinstance(email, str) else ""
+
+
 class LoginRateThrottle(WindowRateThrottle):
     """Login attempts per client IP and e-mail: guessing one account's password
     is slowed without locking its owner out from elsewhere."""
@@ -28,9 +37,27 @@ class LoginRateThrottle(WindowRateThrottle):
     scope = "login"
 
     def key(self, request) -> str:
-        email = request.data.get("email") if isinstance(request.data, dict) else None
-        email = normalize_email(email) if isinstance(email, str) else ""
-        return scope_key(self.scope, client_ident(request), email)
+        return scope_key(self.scope, client_ident(request), _email_of(request))
+
+
+class PasswordResetRateThrottle(WindowRateThrottle):
+    """Password-reset requests per client IP: no one mails many addresses."""
+
+    scope = "password_reset"
+
+    def key(self, request) -> str:
+        return scope_key(self.scope, client_ident(request))
+
+
+class PasswordResetEmailRateThrottle(WindowRateThrottle):
+    """Password-reset requests per e-mail address, from anywhere: no one
+    floods an inbox with reset mails."""
+
+    scope = "password_reset_email"
+
+    def key(self, request) -> str | None:
+        email = _email_of(request)
+        return scope_key(self.scope, email) if email else None
 
 
 @contextmanager
