@@ -33,7 +33,7 @@ def test_unknown_path_outside_the_api_is_a_404_problem(api_client):
 
 
 def test_wrong_method_is_a_405_problem(auth_client):
-    assert_problem(auth_client.delete("/api/v1/me"), 405, "method_not_allowed")
+    assert_problem(auth_client.put("/api/v1/me"), 405, "method_not_allowed")
 
 
 @pytest.mark.parametrize(

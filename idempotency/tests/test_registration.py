@@ -167,8 +167,9 @@ class TestOtherAnonymousPosts:
         first = APIClient().post("/api/v1/auth/refresh", body, HTTP_IDEMPOTENCY_KEY="r")
         second = APIClient().post("/api/v1/auth/refresh", body, HTTP_IDEMPOTENCY_KEY="r")
 
-        assert first.status_code == second.status_code == 200
-        assert "Idempotent-Replayed" not in second
+        assert first.status_code == 200
+        assert "Idempotent-Replayed" not in second  # whatever refreshing twice answers
+        assert second.content != first.content
         assert IdempotencyKey.objects.count() == 0
 
 
