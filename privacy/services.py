@@ -108,6 +108,27 @@ def erasure_recorded(*, user_id: uuid.UUID) -> bool:
     return Erasure.objects.filter(subject__in=subjects).exists()
 
 
+def erased_accounts_present(*, batch_size: int = 2000) -> list[uuid.UUID]:
+    """Accounts whose id an :class:`Erasure` names: none, unless a backup taken
+    before those erasures was restored. Walks every account in batches of
+    ``batch_size``, one keyed hash per account and key."""
+    subjects = set(Erasure.objects.values_list("subject", flat=True))
+    if not subjects:
+        return []
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    found: list[uuid.UUID] = []
+    accounts = User._base_manager.order_by("pk").values_list("pk", flat=True)
+    batch = list(accounts[:batch_size])
+    while batch:
+        found += [
+            user_id
+            for user_id in batch
+            if any(subject_hash(user_id, secret=secret) in subjects for secret in secrets)
+        ]
+        batch = list(accounts.filter(pk__gt=batch[-1])[:batch_size])
+    return found
+
+
 def reason_names_account(reason: str, *, user_id: uuid.UUID, email: str) -> bool:
     text = reason.casefold()
     return any(

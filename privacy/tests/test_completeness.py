@@ -9,6 +9,7 @@ export has a section for it; the erasure finds it on its own.
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import call_command
+from django.db.models import ManyToManyField
 from django.utils import timezone
 
 from privacy.sections import SECTIONS, installed_sections, user_relations
@@ -26,8 +27,10 @@ def related_to_the_user() -> set[str]:
     for field in User._meta.get_fields(include_hidden=True):
         if not field.is_relation or field.related_model is None:
             continue
-        if field.many_to_many and not field.auto_created:  # groups, user_permissions
-            labels.add(field.remote_field.through._meta.label)
+        if isinstance(field, ManyToManyField):  # groups, user_permissions
+            through = field.remote_field.through
+            assert through is not None
+            labels.add(through._meta.label)
         elif field.auto_created and not field.concrete:  # reverse FK / one-to-one / m2m
             labels.add(field.related_model._meta.label)
     return labels

@@ -6,6 +6,11 @@ gone (401 ``account_unavailable``). Never a deadlock, an orphan row or a 500
 (any 500 fails the test, see conftest.py).
 """
 
+import datetime as dt
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -60,8 +65,9 @@ def erase_over_http(access: str):
 
 
 def checkin_over_http(access: str, key: str | None):
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return bearer(access).post("/api/v1/checkins", **headers)
+    if key is None:
+        return bearer(access).post("/api/v1/checkins")
+    return bearer(access).post("/api/v1/checkins", HTTP_IDEMPOTENCY_KEY=key)
 
 
 @postgresql_only
@@ -69,7 +75,7 @@ def checkin_over_http(access: str, key: str | None):
 def test_a_checkin_behind_an_erasure_finds_the_account_gone(key):
     user = UserFactory()
     access = token_pair(user)["access"]
-    checkin_create(user_id=user.pk, now=timezone.now() - timezone.timedelta(days=1))
+    checkin_create(user_id=user.pk, now=timezone.now() - dt.timedelta(days=1))
 
     erased, checkin = interleave(
         first_holds_lock=lambda: user_erase(user_id=user.pk, now=timezone.now(), reason=None),
@@ -127,7 +133,11 @@ def test_an_erasure_behind_a_checkin_erases_it_too():
     assert_invariants_hold()
 
 
-def requests_of(access: str, key: str) -> list:
+def send_one(requests: list[Callable[[], Any]], index: int) -> Any:
+    return requests[index]()
+
+
+def requests_of(access: str, key: str) -> list[Callable[[], Any]]:
     return [
         lambda: erase_over_http(access),
         lambda: checkin_over_http(access, None),
@@ -152,7 +162,7 @@ def test_an_erasure_racing_the_users_own_requests():
         checkin_create(user_id=bystander.pk, now=timezone.now())
         requests = requests_of(token_pair(user)["access"], f"key-{round_number}")
 
-        responses = run_concurrently(len(requests), lambda i, requests=requests: requests[i]())
+        responses = run_concurrently(len(requests), partial(send_one, requests))
 
         for response in responses:
             assert not isinstance(response, BaseException), response

@@ -174,3 +174,31 @@ class TestExport:
         with pytest.raises(AccountUnavailable):
             user_export(user_id=inactive.pk, now=timezone.now(), active_only=True)
         assert user_export(user_id=inactive.pk, now=timezone.now())["user"]["is_active"] is False
+
+
+class TestReapplyAfterARestore:
+    def test_erases_again_what_a_restored_backup_brought_back(self, ann, bystander, capsys):
+        from django.core import serializers
+        from django.core.management import call_command
+
+        backup = serializers.serialize("json", [User.objects.get(pk=ann.pk)])
+        user_erase(user_id=ann.pk, now=NOW, reason=None)
+        for restored in serializers.deserialize("json", backup):  # the restore
+            restored.save()
+        assert User.objects.filter(pk=ann.pk).exists()
+
+        call_command("reapply_erasures", "--dry-run", "--batch-size", "1")
+        call_command("reapply_erasures", "--batch-size", "1")
+        call_command("reapply_erasures")
+
+        assert capsys.readouterr().out.splitlines() == [
+            "1 erased accounts are present again; none erased.",
+            "Erased 1 accounts again (1 found).",
+            "Erased 0 accounts again (0 found).",
+        ]
+        assert not User.objects.filter(pk=ann.pk).exists()
+        assert User.objects.filter(pk=bystander.pk).exists()
+        assert list(Erasure.objects.order_by("id").values_list("source", "reason")) == [
+            ("self", ""),
+            ("staff", "Re-applied after a restore from a backup"),
+        ]
