@@ -3,10 +3,10 @@
 The export (``GET /me/export``, ``manage.py export_user``) has one section per
 model that holds rows about a user (``privacy.sections``), read in one
 consistent snapshot. The erasure (``DELETE /me``, the staff admin action)
-takes the user's state lock first, like every write, then deletes every row
-that points at the user, whatever the relation's ``on_delete``, then the user,
-and leaves an :class:`~privacy.models.Erasure` row holding no personal data:
-all in one transaction.
+takes the user's state lock first, like every write, then the user's row,
+then deletes every row that points at the user, whatever the relation's
+``on_delete``, then the user, and leaves an :class:`~privacy.models.Erasure`
+row holding no personal data: all in one transaction.
 """
 
 from __future__ import annotations
