@@ -33,6 +33,7 @@ from engagement.services import state_lock
 from privacy.errors import InvalidErasureReason, ReasonNamesTheAccount
 from privacy.models import Erasure
 from privacy.sections import installed_sections, user_relations
+from users.authentication import check_token_version
 from users.errors import InvalidCredentials
 from users.models import User
 
@@ -64,9 +65,16 @@ def user_export(
     ``exported_at``, then one key per section (an object or null for one-row
     sections, a list otherwise). No secrets: no password hash, no stored
     response bodies, no tokens. Raises :class:`AccountUnavailable` when the
-    user does not exist (or, with ``active_only``, is deactivated)."""
+    user does not exist (or, with ``active_only``, is deactivated; then the
+    caller's token version is checked too, as wherever the user's row is read)."""
     document: dict[str, Any] = {"format_version": FORMAT_VERSION, "exported_at": now}
     with _one_snapshot():
+        if active_only:  # the account holder's request: also a token revoked since is refused
+            found = User._base_manager.filter(pk=user_id).values_list("is_active", "token_version")
+            account = found.first()
+            if account is None or not account[0]:
+                raise AccountUnavailable()
+            check_token_version(account[1])
         for section, model in installed_sections():
             rows = (
                 model._base_manager.filter(**{section.user_field: user_id})
@@ -76,9 +84,7 @@ def user_export(
                 )
             )
             document[section.name] = rows.first() if section.one else list(rows)
-            if section.name == "user" and (
-                document["user"] is None or (active_only and not document["user"]["is_active"])
-            ):
+            if section.name == "user" and document["user"] is None:
                 raise AccountUnavailable()
     return document
 

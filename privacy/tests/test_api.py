@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from rest_framework.test import APIClient
 
 from checkins.models import CheckIn
@@ -69,6 +70,12 @@ class TestExport:
 
     def test_needs_a_token(self, api_client, ann):
         assert_problem(api_client.get("/api/v1/me/export"), 401, "not_authenticated")
+
+    def test_with_a_revoked_token_is_401(self, ann):
+        client = client_for(ann)
+        User.objects.filter(pk=ann.pk).update(token_version=F("token_version") + 1)
+
+        assert_problem(client.get("/api/v1/me/export"), 401, "token_revoked")
 
     def test_of_a_deactivated_account_is_401(self, ann):
         client = client_for(ann)
