@@ -122,7 +122,7 @@ class AuthViewSet(viewsets.ViewSet):
             "A new token pair for a refresh token, which is revoked: each refresh token "
             "is good for one refresh. 401 `token_revoked` when it was used or signed out "
             "before (then every token of the account is revoked: sign in again) or when "
-            "every token of the account was revoked; `token_not_valid` when it is "
+            "every token of the account was revoked; `token_invalid` when it is "
             "malformed, expired or not a refresh token; `account_unavailable` when the "
             "account was deactivated or deleted."
         ),
@@ -133,7 +133,7 @@ class AuthViewSet(viewsets.ViewSet):
             **_problem(
                 401,
                 "`token_revoked`: the refresh token was used or signed out before, or every "
-                "token of the account was revoked; `token_not_valid`: malformed, expired or "
+                "token of the account was revoked; `token_invalid`: malformed, expired or "
                 "not a refresh token; `account_unavailable`: the account was deactivated or "
                 "deleted.",
             ),

@@ -21,7 +21,7 @@ class TimezoneChangeTooSoon(DomainError):
 
 class InvalidRefreshToken(DomainError):
     status = 401
-    code = "token_not_valid"
+    code = "token_invalid"
     default_detail = "The refresh token is invalid or expired."
 
 

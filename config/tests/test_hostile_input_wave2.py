@@ -170,7 +170,7 @@ class TestRefreshForAGoneUser:
 
         response = self.refresh(str(token))
 
-        assert_problem(response, 401, "token_not_valid")
+        assert_problem(response, 401, "token_invalid")
         unchanged()
 
     def test_an_active_user_still_refreshes(self, user):

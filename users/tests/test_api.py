@@ -153,7 +153,7 @@ class TestRefresh:
         response = api_client.post("/api/v1/auth/refresh", {"refresh": tokens["access"]})
 
         assert response.status_code == 401
-        assert response.json()["code"] == "token_not_valid"
+        assert response.json()["code"] == "token_invalid"
 
 
 class TestMe:

@@ -131,11 +131,11 @@ class TestRotation:
         with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(days=8), tick=False):
             old = token_pair(user)["refresh"]
 
-        assert_problem(refresh(old), 401, "token_not_valid")
+        assert_problem(refresh(old), 401, "token_invalid")
         assert not BlacklistedToken.objects.exists()
 
     def test_an_access_token_cannot_refresh(self, user):
-        assert_problem(refresh(token_pair(user)["access"]), 401, "token_not_valid")
+        assert_problem(refresh(token_pair(user)["access"]), 401, "token_invalid")
 
     def test_a_token_without_a_version_counts_as_version_0(self, user):
         """Tokens issued before versions existed keep working until the account's
@@ -160,7 +160,7 @@ class TestRotation:
         token["user_id"] = str(user.pk)
         token["token_version"] = version
 
-        assert_problem(refresh(str(token)), 401, "token_not_valid")
+        assert_problem(refresh(str(token)), 401, "token_invalid")
 
 
 class TestGoneAccounts:
