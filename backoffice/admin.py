@@ -7,6 +7,8 @@ accounts are deleted only by the erase action (``privacy``, with a reason).
 This page composes every app's per-user view (their inlines and the state
 table), so it lives here, above the apps, rather than in ``users``."""
 
+import uuid
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -21,6 +23,7 @@ from engagement.admin import LedgerInline, state_table
 from engagement.models import UserState
 from rewards.admin import InventoryInline, UserRewardInline
 from users.models import User
+from users.services import user_deactivate, user_logout_all
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -87,6 +90,21 @@ class UserAdmin(StateActionsMixin, EraseActionMixin, BigTableAdminMixin, DjangoU
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        """Staff deactivating an account revoke every token issued before, as
+        the API's own paths do (so they stay dead if it is activated again)."""
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivate(user_id=obj.pk)
+
+    def user_change_password(self, request, id, form_url=""):
+        """Staff setting a password revoke every token issued before, as a
+        password change or reset through the API does."""
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user_logout_all(user_id=uuid.UUID(str(id)))
+        return response
 
     @admin.display(description="state")
     def engagement_state(self, user: User):

@@ -249,3 +249,45 @@ def test_saving_the_user_page_cannot_change_state_or_history(staff_client, user)
     assert user.checkins.get().streak == 1
     assert list(LedgerEntry.objects.values_list("loyalty", flat=True)) == [5]
     assert state_of(user).loyalty == 5
+
+
+def test_deactivating_in_the_admin_revokes_every_token(staff_client, user):
+    from users.tokens import token_pair
+
+    access = token_pair(user)["access"]
+    page = reverse("admin:users_user_change", args=[user.pk])
+    form = staff_client.get(page).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "password"}
+    data.update(
+        {
+            "email": user.email,
+            "timezone": user.timezone,
+            "date_joined_0": user.date_joined.date().isoformat(),
+            "date_joined_1": user.date_joined.time().strftime("%H:%M:%S"),
+        }
+    )
+    data.pop("is_active", None)  # unticked
+    data.pop("groups", None)
+    data.pop("user_permissions", None)
+    for prefix in ("checkins", "rewards", "inventory", "ledger_entries"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+
+    response = staff_client.post(page, data)
+
+    user.refresh_from_db()
+    assert not user.is_active, response.content[:2000]
+    assert user.token_version == 1
+    me = staff_client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert me.status_code == 401
+
+
+def test_setting_a_password_in_the_admin_revokes_every_token(staff_client, user):
+    page = reverse("admin:auth_user_password_change", args=[user.pk])
+
+    response = staff_client.post(
+        page, {"password1": "An0ther-Str0ng-Pass!", "password2": "An0ther-Str0ng-Pass!"}
+    )
+
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.token_version == 1
