@@ -79,7 +79,7 @@ clean:
 
 # Fault tests against the production server on PostgreSQL (also run by .ci/run).
 chaos: install-dev
-	$(BIN)/python -m pytest scripts/chaos --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -q
+	$(BIN)/python -m pytest scripts/chaos --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -o addopts="" -q
 
 # Recompile the pinned, hashed requirements from the .in files. Pins move only
 # when asked: UPGRADE="--upgrade-package django" (or --upgrade for all).
