@@ -6,6 +6,7 @@ from collections.abc import Callable
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from base.errors import problem_response
 from idempotency import services
@@ -62,7 +63,7 @@ class IdempotencyMiddleware:
         try:
             with transaction.atomic():
                 record, stored = services.idempotency_key_claim(
-                    user_id=user_id, key=key, fingerprint=fingerprint
+                    user_id=user_id, key=key, fingerprint=fingerprint, now=timezone.now()
                 )
                 if stored is not None:
                     return self._replay(stored)
@@ -106,7 +107,9 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         try:
             with transaction.atomic():
-                stored = services.registration_replay(key=key, registration=registration)
+                stored = services.registration_replay(
+                    key=key, registration=registration, now=timezone.now()
+                )
                 if stored is None:
                     response = self.get_response(request)
                     if response.status_code == 201 and not response.streaming:
@@ -118,6 +121,7 @@ class IdempotencyMiddleware:
                                 response.content.decode(),
                                 response.get("Content-Type", ""),
                             ),
+                            now=timezone.now(),
                         )
                         return response
                     if response.status_code >= 500:
@@ -125,7 +129,9 @@ class IdempotencyMiddleware:
                     if response.status_code != 409:
                         return response
                     # A concurrent first attempt may have committed meanwhile.
-                    stored = services.registration_replay(key=key, registration=registration)
+                    stored = services.registration_replay(
+                        key=key, registration=registration, now=timezone.now()
+                    )
                     if stored is None:
                         return response
                 return self._replay(stored)

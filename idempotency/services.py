@@ -22,7 +22,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import check_password
-from django.utils import timezone
 
 from base.errors import DomainError
 from base.parsers import nesting_exceeds
@@ -78,7 +77,7 @@ class StoredResponse:
 
 
 def idempotency_key_claim(
-    *, user_id: uuid.UUID, key: str, fingerprint: str, now: dt.datetime | None = None
+    *, user_id: uuid.UUID, key: str, fingerprint: str, now: dt.datetime
 ) -> tuple[IdempotencyKey, StoredResponse | None]:
     """Take (and lock, until the caller's transaction ends) the user's key.
 
@@ -86,7 +85,6 @@ def idempotency_key_claim(
     the work and then :func:`idempotency_key_store` its response. Must run in
     the transaction that also does the work.
     """
-    now = now or timezone.now()
     # INSERT ... ON CONFLICT DO NOTHING: a concurrent first attempt makes this
     # wait until that attempt commits or rolls back.
     IdempotencyKey.objects.bulk_create(
@@ -117,9 +115,9 @@ def idempotency_key_store(*, record: IdempotencyKey, response: StoredResponse) -
     record.save(update_fields=["status_code", "response_body", "content_type"])
 
 
-def idempotency_keys_prune(*, now: dt.datetime | None = None, batch_size: int = 5000) -> int:
+def idempotency_keys_prune(*, now: dt.datetime, batch_size: int = 5000) -> int:
     """Delete keys older than their lifetime, in batches; returns how many."""
-    cutoff = (now or timezone.now()) - KEY_LIFETIME
+    cutoff = now - KEY_LIFETIME
     deleted = 0
     while True:
         ids = list(
@@ -168,13 +166,12 @@ class Registration:
 
 
 def registration_replay(
-    *, key: str, registration: Registration, now: dt.datetime | None = None
+    *, key: str, registration: Registration, now: dt.datetime
 ) -> StoredResponse | None:
     """The stored 201 of an earlier registration of this e-mail with this key,
     or None (no such account, or it was not registered with this key in the
     last 24 h: the view decides, e.g. 409 ``email_taken``). The same key with
     another body, or another password, is :class:`IdempotencyKeyReused`."""
-    now = now or timezone.now()
     account = User.objects.filter(email=registration.email).values_list("pk", "password").first()
     if account is None:
         return None
@@ -198,7 +195,7 @@ def registration_store(
     key: str,
     registration: Registration,
     response: StoredResponse,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> None:
     """Keep a registration's 201 under the new account and the key. Runs in the
     transaction that created the account: both commit, or neither."""
@@ -210,5 +207,5 @@ def registration_store(
         status_code=response.status_code,
         response_body=response.body,
         content_type=response.content_type,
-        created_at=now or timezone.now(),
+        created_at=now,
     )

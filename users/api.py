@@ -113,7 +113,7 @@ class AuthViewSet(viewsets.ViewSet):
         # A slot of the per-IP failure budget is held while the password is
         # checked (parallel guesses cannot overshoot it); a success gives it back.
         with failed_logins_per_ip(request):
-            user = services.user_login(**data.validated_data)
+            user = services.user_login(**data.validated_data, now=timezone.now())
         return Response(_auth_payload(user))
 
     @extend_schema(

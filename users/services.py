@@ -19,7 +19,6 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
@@ -58,13 +57,13 @@ def user_register(
     return user
 
 
-def user_login(*, email: str, password: str, now: dt.datetime | None = None) -> User:
+def user_login(*, email: str, password: str, now: dt.datetime) -> User:
     """The active user with these credentials; records ``last_login`` (one
     UPDATE per login: requests with the tokens it hands out write nothing)."""
     user = authenticate(username=normalize_email(email), password=password)
     if user is None:
         raise InvalidCredentials()
-    user.last_login = now or timezone.now()
+    user.last_login = now
     User.objects.filter(pk=user.pk).update(last_login=user.last_login)
     return user
 

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from idempotency.services import KEY_LIFETIME, idempotency_keys_prune
 
@@ -13,5 +14,5 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=5000)
 
     def handle(self, *args, batch_size: int, **options):
-        deleted = idempotency_keys_prune(batch_size=batch_size)
+        deleted = idempotency_keys_prune(batch_size=batch_size, now=timezone.now())
         self.stdout.write(f"Pruned {deleted} expired idempotency keys.")
