@@ -1,14 +1,17 @@
-"""Every invariant between a state row, its ledger and its check-ins, checked
-for all users in batches: four aggregate queries per batch of users (the
-state rows, the ledger sums, the check-in aggregates, the last check-in's
-streak), each served by a per-user index, never a query per user.
+"""Every invariant between a state row, its ledger, its check-ins and its
+events, checked for all users in batches: six aggregate queries per batch of
+users (the state rows, the ledger sums, the check-in aggregates, the last
+check-in's streak, the check-in ledger entries and the check-in events), each
+served by a per-user index, never a query per user.
 
 For every user with a state row:
 - ledger replay: initial state + the sum of the ledger's deltas == the row;
 - ``total_checkins`` == the number of check-in rows;
 - ``last_checkin_date`` == the latest check-in's date;
 - ``streak`` == the streak the latest check-in reached (0 without check-ins);
-- ``longest_streak`` == the highest streak of any check-in (0 without).
+- ``longest_streak`` == the highest streak of any check-in (0 without);
+- events: one ``checkin.created`` event per ``checkin`` ledger entry (both are
+  written by the same state change, so their counts agree exactly).
 And no user has ledger entries or check-ins without a state row.
 """
 
@@ -24,6 +27,7 @@ from checkins.models import CheckIn
 from engagement import rules
 from engagement.invariants import replay_differences
 from engagement.models import LedgerEntry, UserState
+from events.models import Event
 from users.models import User
 
 
@@ -48,6 +52,32 @@ def _ledger_sums(low, high) -> dict:
     return {row["user_id"]: row for row in rows}
 
 
+def _checkin_event_counts(low, high) -> dict:
+    """Per user: (``checkin`` ledger entries, ``checkin.created`` events)."""
+    entries = (
+        LedgerEntry.objects.filter(
+            user_id__gte=low, user_id__lte=high, kind=LedgerEntry.Kind.CHECKIN
+        )
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("user_id", "n")
+    )
+    events = (
+        Event.objects.filter(user_id__gte=low, user_id__lte=high, type=Event.Type.CHECKIN_CREATED)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("user_id", "n")
+    )
+    counts: dict = {}
+    for user_id, n in entries:
+        counts[user_id] = (n, 0)
+    for user_id, n in events:
+        counts[user_id] = (counts.get(user_id, (0, 0))[0], n)
+    return counts
+
+
 def _checkin_aggregates(low, high) -> dict:
     rows = (
         CheckIn.objects.filter(user_id__gte=low, user_id__lte=high)
@@ -66,7 +96,13 @@ def _last_checkin_streaks(low, high) -> dict:
     return dict(rows)
 
 
-def _user_violations(state: dict, sums: dict, checkins: dict | None, last_streak: int | None):
+def _user_violations(
+    state: dict,
+    sums: dict,
+    checkins: dict | None,
+    last_streak: int | None,
+    checkin_events: tuple[int, int] = (0, 0),
+):
     def violation(field: str, problem: str) -> Violation:
         return Violation(state["user_id"], state["user__email"], field, problem)
 
@@ -94,6 +130,12 @@ def _user_violations(state: dict, sums: dict, checkins: dict | None, last_streak
             "longest_streak",
             f"state has {state['longest_streak']}, the highest check-in streak is {longest}",
         )
+    entries, events = checkin_events
+    if entries != events:
+        yield violation(
+            "events",
+            f"{entries} check-in ledger entries, {events} checkin.created events",
+        )
 
 
 def invariant_violations(
@@ -114,10 +156,15 @@ def invariant_violations(
         sums = _ledger_sums(low, high)
         checkins = _checkin_aggregates(low, high)
         last_streaks = _last_checkin_streaks(low, high)
+        checkin_events = _checkin_event_counts(low, high)
         for state in states:
             user_id = state["user_id"]
             yield from _user_violations(
-                state, sums.get(user_id, {}), checkins.get(user_id), last_streaks.get(user_id)
+                state,
+                sums.get(user_id, {}),
+                checkins.get(user_id),
+                last_streaks.get(user_id),
+                checkin_events.get(user_id, (0, 0)),
             )
         after = high
         if on_batch:
@@ -132,8 +179,11 @@ def _rows_without_state() -> Iterator[Violation]:
         .filter(
             Q(Exists(LedgerEntry.objects.filter(user_id=OuterRef("pk"))))
             | Q(Exists(CheckIn.objects.filter(user_id=OuterRef("pk"))))
+            | Q(Exists(Event.objects.filter(user_id=OuterRef("pk"))))
         )
         .values_list("pk", "email")
     )
     for user_id, email in orphans:
-        yield Violation(user_id, email, "state", "ledger entries or check-ins without a state row")
+        yield Violation(
+            user_id, email, "state", "ledger entries, check-ins or events without a state row"
+        )

@@ -63,3 +63,9 @@ class NewestDateFirstPagination(NewestFirstPagination):
     # (user, date) is unique, so within one user's rows the date alone is a
     # stable, unique cursor key.
     ordering = "-date"
+
+
+class NewestCreatedFirstPagination(NewestFirstPagination):
+    # Rows of one write share created_at; the id breaks the tie (the cursor's
+    # offset steps over equal positions).
+    ordering = ("-created_at", "-id")  # type: ignore[assignment]  # DRF takes a tuple too

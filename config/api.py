@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 from base.openapi import add_links
 from checkins.api import CheckinViewSet
 from engagement.api import LedgerViewSet
+from events.api import EventViewSet
 from privacy.api import MePrivacyViewSet
 from rewards.api import InventoryViewSet, RewardViewSet, ToolViewSet
 from users.api import AuthViewSet
@@ -17,6 +18,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("auth", AuthViewSet, basename="auth")
 router.register("checkins", CheckinViewSet, basename="checkins")
 router.register("ledger", LedgerViewSet, basename="ledger")
+router.register("events", EventViewSet, basename="events")
 router.register("rewards", RewardViewSet, basename="rewards")
 router.register("tools", ToolViewSet, basename="tools")
 router.register("inventory", InventoryViewSet, basename="inventory")
@@ -43,6 +45,7 @@ def api_root(request: HttpRequest) -> JsonResponse:
         "me/export",
         "checkins",
         "ledger",
+        "events",
         "rewards",
         "tools",
         "inventory",

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "idempotency",
     "rewards",
     "checkins",
+    # After rewards: its after-change step runs after the unlock step.
+    "events",
     "privacy",
     "throttles",
     "backoffice",

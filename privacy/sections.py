@@ -87,6 +87,12 @@ SECTIONS: tuple[Section, ...] = (
         ("id", "created_at", "kind", "ref", "reason", *STATE_FIELDS, "state_after"),
         order_by=("id",),
     ),
+    Section(
+        "events",
+        "events.Event",
+        ("id", "type", "created_at", "data"),
+        order_by=("created_at", "id"),
+    ),
     # The user's requests, not the stored response bodies.
     Section(
         "idempotency_keys",

@@ -113,8 +113,9 @@ def test_verify_invariants_queries_per_batch_not_per_user(
         checkin_days(user, 2)
 
     # a count for the progress bar; per batch: states, ledger sums, check-in
-    # aggregates, last streaks; the empty batch that ends; users without a state
-    with django_assert_num_queries(1 + 4 * batches + 1 + 1):
+    # aggregates, last streaks, check-in ledger entries and check-in events;
+    # the empty batch that ends; users without a state
+    with django_assert_num_queries(1 + 6 * batches + 1 + 1):
         run("verify_invariants", "--batch-size", str(batch_size))
 
 
@@ -233,6 +234,7 @@ def test_export_user_writes_all_of_one_users_data():
         "rewards",
         "inventory",
         "ledger",
+        "events",
         "idempotency_keys",
         "groups",
         "permissions",
@@ -248,6 +250,14 @@ def test_export_user_writes_all_of_one_users_data():
     assert [(i["tool_id"], i["quantity"]) for i in data["inventory"]] == [("coffee", 2)]
     assert [e["kind"] for e in data["ledger"]] == ["checkin"] * 3 + ["admin_grant"]
     assert data["ledger"][-1]["reason"] == "apology"
+    assert [e["type"] for e in data["events"]] == [
+        "checkin.created",
+        "checkin.created",
+        "streak.extended",
+        "checkin.created",
+        "streak.extended",
+        "level.up",
+    ]
     assert data["idempotency_keys"] == [
         {"key": "k1", "status_code": 201, "created_at": data["idempotency_keys"][0]["created_at"]}
     ]

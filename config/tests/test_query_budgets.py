@@ -43,16 +43,16 @@ def catalog():
     ToolFactory(id="coffee", price=10, effects={"energy": 15})
 
 
-def test_checkin_costs_at_most_7_statements(user, catalog):
+def test_checkin_costs_at_most_8_statements(user, catalog):
     with time_machine.travel(NOON - dt.timedelta(days=1), tick=False):
         client_for(user).post("/api/v1/checkins")  # state row exists, like any regular user
     with time_machine.travel(NOON, tick=False):
         sql = statements(client_for(user), "post", "/api/v1/checkins", 201)
 
     # BEGIN, lock (+ time zone), insert check-in, the rewards not owned yet
-    # (after the lock: see engagement/statements.py), update state, insert
-    # ledger, COMMIT.
-    assert len(sql) <= 7, "\n".join(sql)
+    # (after the lock: see engagement/statements.py), insert the events (one
+    # statement, however many), update state, insert ledger, COMMIT.
+    assert len(sql) <= 8, "\n".join(sql)
 
 
 def test_duplicate_checkin_costs_at_most_4_statements(user, catalog):
@@ -90,7 +90,7 @@ def test_inventory_costs_at_most_2_statements(user, auth_client, catalog):
 
 
 @pytest.mark.parametrize("held", [0, 1])
-def test_buy_and_use_cost_at_most_8_statements(user, auth_client, catalog, held):
+def test_buy_and_use_cost_at_most_9_statements(user, auth_client, catalog, held):
     state_grant(user, loyalty=100)
     if held:
         InventoryItemFactory(user=user, tool_id="coffee", quantity=held)
@@ -98,11 +98,25 @@ def test_buy_and_use_cost_at_most_8_statements(user, auth_client, catalog, held)
     buy = statements(auth_client, "post", "/api/v1/inventory/coffee/buy", 201)
     use = statements(auth_client, "post", "/api/v1/inventory/coffee/use", 200)
 
-    assert len(buy) <= 8, "\n".join(buy)
-    assert len(use) <= 8, "\n".join(use)
+    # Each: BEGIN, lock, the tool with the holding, the holding's write, the
+    # unowned rewards, the events, the state, the ledger, COMMIT.
+    assert len(buy) <= 9, "\n".join(buy)
+    assert len(use) <= 9, "\n".join(use)
 
 
 def test_authentication_costs_no_statement(user, auth_client):
     sql = statements(auth_client, "get", "/api/v1/checkins", 200)
 
     assert len(sql) == 1, "\n".join(sql)  # the page of check-ins, nothing for the token
+
+
+def test_events_cost_one_statement_per_page(user, catalog):
+    with time_machine.travel(NOON - dt.timedelta(days=1), tick=False):
+        client_for(user).post("/api/v1/checkins")
+    with time_machine.travel(NOON, tick=False):
+        client = client_for(user)
+        client.post("/api/v1/checkins")
+        first = client.get("/api/v1/events?page_size=2").json()
+        sql = statements(client, "get", first["next"], 200)
+
+    assert len(sql) == 1, "\n".join(sql)  # the page, whatever the cursor

@@ -379,8 +379,8 @@ def test_query_counts_of_the_writes(user, auth_client, grant):
 
     # Each: the lock (with the time zone), the reward or tool with the user's
     # holding, one write of it, the rewards not owned yet (read after the lock),
-    # the state update, the ledger.
-    assert counts == {"claim": 6, "buy": 6, "use": 6}
+    # the events (one insert), the state update, the ledger.
+    assert counts == {"claim": 7, "buy": 7, "use": 7}
 
 
 def test_schema_declares_every_rewards_response(api_client):
