@@ -198,25 +198,32 @@ class LedgerRow:
     state_after: Mapping[str, Any]
 
 
+def insert_rows(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (values in the order of ``names``) into ``model``'s
+    table in one statement, compiled once per vendor and row count."""
+    if not rows:
+        return
+    fields = _fields(model, names)
+    prepared = [prep_values(fields, row) for row in rows]
+    sql = _insert_sql(connection.vendor, model, tuple(names), len(prepared), False)
+    if len(prepared) > 1 and sql.count("%s") == len(fields):
+        # PostgreSQL: Django inserts several rows as one array per column
+        # (INSERT ... SELECT * FROM UNNEST(%s::type[], ...)).
+        params = [list(column) for column in zip(*prepared, strict=True)]
+    else:
+        params = [value for row in prepared for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.datetime) -> None:
     """All of one change's ledger entries in one multi-row INSERT."""
-    if not entries:
-        return
-    fields = _fields(LedgerEntry, _LEDGER_COLUMNS)
-    rows: list[list[Any]] = []
+    rows = []
     for entry in entries:
         deltas = entry.deltas.as_dict()
         values = [user_id, entry.kind, entry.ref, *(deltas[name] for name in rules.STATE_FIELDS)]
-        rows.append(prep_values(fields, [*values, dict(entry.state_after), entry.reason, now]))
-    sql = _insert_sql(connection.vendor, LedgerEntry, _LEDGER_COLUMNS, len(rows), False)
-    if len(rows) > 1 and sql.count("%s") == len(fields):
-        # PostgreSQL: Django inserts several rows as one array per column
-        # (INSERT ... SELECT * FROM UNNEST(%s::type[], ...)).
-        params = [list(column) for column in zip(*rows, strict=True)]
-    else:
-        params = [value for row in rows for value in row]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        rows.append([*values, dict(entry.state_after), entry.reason, now])
+    insert_rows(LedgerEntry, _LEDGER_COLUMNS, rows)
 
 
 # --- GET /me: the profile and the state ---------------------------------------------

@@ -14,12 +14,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from engagement import statements
 from engagement.models import LedgerEntry
 from engagement.services import LedgerStep, StateChange
 from events.models import Event, EventType
 from rewards.services.unlock import unlocked_in
 
 EVENTS_STEP = "events.record"
+_EVENT_COLUMNS = ("id", "user", "type", "created_at", "data")
 
 _Kind = LedgerEntry.Kind
 
@@ -100,16 +102,13 @@ def events_record(change: StateChange) -> int:
         return 0
     user_id = str(change.user_id)
     ids = event_ids(change.now, len(events))
-    Event.objects.bulk_create(
+    # Compiled once, like the envelope's own statements: on every state change.
+    statements.insert_rows(
+        Event,
+        _EVENT_COLUMNS,
         [
-            Event(
-                id=event_id,
-                user_id=change.user_id,
-                type=kind,
-                created_at=change.now,
-                data={"user_id": user_id, **data},
-            )
+            [event_id, change.user_id, kind, change.now, {"user_id": user_id, **data}]
             for event_id, (kind, data) in zip(ids, events, strict=True)
-        ]
+        ],
     )
     return len(events)
