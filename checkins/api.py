@@ -2,16 +2,22 @@
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from base.openapi import problems
 from base.pagination import NewestDateFirstPagination
 from checkins.models import CheckIn
-from checkins.selectors import checkins_for_user
-from checkins.serializers import CheckinCreateOutputSerializer, CheckinOutputSerializer
+from checkins.selectors import checkins_for_user, month_calendar
+from checkins.serializers import (
+    CalendarOutputSerializer,
+    CalendarQuerySerializer,
+    CheckinCreateOutputSerializer,
+    CheckinOutputSerializer,
+)
 from checkins.services import CheckinResult, checkin_create
 from engagement.serializers import state_data, step_meta
 from rewards.serializers import NoInputSerializer
@@ -87,3 +93,30 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         _no_input(request)
         result = checkin_create(user_id=request.user.pk, now=timezone.now())
         return Response(checkin_payload(result), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="checkins_calendar",
+        description=(
+            "The days of one month (the user's local dates) with a check-in "
+            "(`checked_in`) or bridged by a streak freeze (`frozen`), oldest first. "
+            "400 `validation_error` when `month` is missing or not YYYY-MM."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "month",
+                str,
+                OpenApiParameter.QUERY,
+                required=True,
+                pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                description="YYYY-MM",
+            )
+        ],
+        responses={200: CalendarOutputSerializer, **problems(400, 401)},
+    )
+    @action(detail=False, methods=["get"], url_path="calendar", pagination_class=None)
+    def calendar(self, request):
+        query = CalendarQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        month = query.validated_data["month"]
+        days = month_calendar(user_id=request.user.pk, year=int(month[:4]), month=int(month[5:]))
+        return Response(CalendarOutputSerializer({"month": month, "days": days}).data)

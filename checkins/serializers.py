@@ -28,3 +28,30 @@ class CheckinCreateOutputSerializer(serializers.Serializer):
         many=True, help_text="Rewards the check-in unlocked (auto-claimed ones included)."
     )
     meta = StepMetaOutputSerializer()
+
+
+class CalendarQuerySerializer(serializers.Serializer):
+    month = serializers.RegexField(
+        r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        max_length=7,
+        help_text="The month, YYYY-MM, in the user's local dates.",
+        error_messages={"invalid": "Enter a month as YYYY-MM, e.g. 2026-12."},
+    )
+
+    def validate_month(self, value: str) -> str:
+        if int(value[:4]) < 1:
+            raise serializers.ValidationError("Enter a month as YYYY-MM, e.g. 2026-12.")
+        return value
+
+
+class CalendarDayOutputSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    status = serializers.ChoiceField(
+        choices=["checked_in", "frozen"],
+        help_text="checked_in: a check-in on that date; frozen: a day a streak freeze bridged.",
+    )
+
+
+class CalendarOutputSerializer(serializers.Serializer):
+    month = serializers.CharField()
+    days = CalendarDayOutputSerializer(many=True)
