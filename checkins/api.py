@@ -107,8 +107,8 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 str,
                 OpenApiParameter.QUERY,
                 required=True,
-                pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
-                description="YYYY-MM",
+                pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
+                description="YYYY-MM (years 1000 to 9999)",
             )
         ],
         responses={200: CalendarOutputSerializer, **problems(400, 401)},

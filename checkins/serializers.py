@@ -32,16 +32,11 @@ class CheckinCreateOutputSerializer(serializers.Serializer):
 
 class CalendarQuerySerializer(serializers.Serializer):
     month = serializers.RegexField(
-        r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
         max_length=7,
-        help_text="The month, YYYY-MM, in the user's local dates.",
+        help_text="The month, YYYY-MM (years 1000 to 9999), in the user's local dates.",
         error_messages={"invalid": "Enter a month as YYYY-MM, e.g. 2026-12."},
     )
-
-    def validate_month(self, value: str) -> str:
-        if int(value[:4]) < 1:
-            raise serializers.ValidationError("Enter a month as YYYY-MM, e.g. 2026-12.")
-        return value
 
 
 class CalendarDayOutputSerializer(serializers.Serializer):

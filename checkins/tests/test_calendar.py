@@ -88,7 +88,7 @@ def test_the_read_is_a_range_on_the_user_date_index(user):
 
 
 @pytest.mark.parametrize(
-    "month", ["2026-13", "2026-1", "2026-00", "0000-01", "abc", "", "2026-12-01"]
+    "month", ["2026-13", "2026-1", "2026-00", "0000-01", "0999-12", "abc", "", "2026-12-01"]
 )
 def test_invalid_months_are_a_400_problem(auth_client, month):
     response = auth_client.get(URL, {"month": month})
