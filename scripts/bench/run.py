@@ -226,6 +226,7 @@ def checkin_transaction_sql(user_index: int) -> str:
     user_id = bench_user_id(user_index)
     user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
+    any_uuid_literal = re.compile(r"'[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}'::uuid")
     statements = []
     for query in captured.captured_queries:
         sql = query["sql"]
@@ -235,6 +236,10 @@ def checkin_transaction_sql(user_index: int) -> str:
         sql = date_literal.sub("('2000-01-01'::date + :day)", sql)
         if sql.startswith('INSERT INTO "checkins_checkin"'):
             sql = sql.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING")
+        if sql.startswith('INSERT INTO "events_event"'):
+            # Event ids are made per call: a fresh one per transaction, as the app does.
+            sql = any_uuid_literal.sub("gen_random_uuid()", sql)
+            sql = sql.rstrip(";") + " ON CONFLICT DO NOTHING"
         statements.append(sql)
     if ":uid" not in " ".join(statements):
         raise SystemExit("could not find the user id in the captured SQL")
