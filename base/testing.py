@@ -54,3 +54,30 @@ def run_concurrently(count: int, action: Callable[[int], T], timeout: float = 12
     if any(thread.is_alive() for thread in threads):
         raise TimeoutError(f"{count} concurrent actions did not finish in {timeout}s")
     return results
+
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """``response`` is an RFC 9457 problem with ``status`` (and ``code``, when
+    given) and every key a problem carries; returns its body."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert set(body) >= PROBLEM_KEYS, body
+    assert body["status"] == status
+    assert body["request_id"] == response["X-Request-ID"]
+    if code is not None:
+        assert body["code"] == code
+        assert body["type"] == f"urn:engagement:problem:{code}"
+    return body
+
+
+def bearer_client(access: str) -> Any:
+    """A DRF test client that sends ``access`` as its bearer token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client

@@ -5,7 +5,7 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from base.testing import run_concurrently
+from base.testing import bearer_client, run_concurrently
 from checkins.models import CheckIn
 from engagement.invariants import ledger_replay_mismatches
 from engagement.models import LedgerEntry, UserState
@@ -14,12 +14,6 @@ from users.tests.factories import UserFactory
 from users.tokens import token_pair
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
-
-
-def bearer_client(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def test_parallel_checkins_of_one_user_give_exactly_one_201():

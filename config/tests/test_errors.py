@@ -4,24 +4,11 @@ import pytest
 from django.db.utils import IntegrityError, InterfaceError, OperationalError
 from django.test import Client
 
+from base.testing import assert_problem
 from checkins.models import CheckIn
 from users.models import User
 
 pytestmark = pytest.mark.django_db
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert set(body) >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"urn:engagement:problem:{code}"
-    assert body["request_id"] == response["X-Request-ID"]
-    return body
 
 
 def test_unknown_api_path_is_a_404_problem(api_client):

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Model
 from rest_framework.test import APIClient
 
+from base.testing import assert_problem
 from checkins.models import CheckIn
 from engagement.models import LedgerEntry, UserState
 from idempotency.models import IdempotencyKey
@@ -36,16 +37,6 @@ TABLES: tuple[type[Model], ...] = (
 
 def row_counts() -> dict[str, int]:
     return {model._meta.label: model._default_manager.count() for model in TABLES}
-
-
-def assert_problem(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.db.models import F
 from rest_framework.test import APIClient
 
+from base.testing import assert_problem
 from checkins.models import CheckIn
 from engagement.models import LedgerEntry, UserState
 from idempotency.models import IdempotencyKey
@@ -39,12 +40,6 @@ def all_rows() -> dict[str, int]:
 
 def erase_me(client: APIClient, password: str = TEST_PASSWORD):
     return client.delete("/api/v1/me", {"password": password}, format="json")
-
-
-def assert_problem(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["code"] == code
 
 
 class TestExport:

@@ -15,9 +15,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 
-from base.testing import run_concurrently
+from base.testing import bearer_client, run_concurrently
 from checkins.models import CheckIn
 from checkins.services import checkin_create
 from idempotency.models import IdempotencyKey
@@ -35,12 +34,6 @@ postgresql_only = pytest.mark.skipif(
     reason="row locks are PostgreSQL's; SQLite's IMMEDIATE transactions serialize whole "
     "transactions",
 )
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
 
 
 def leftovers(user_id) -> dict[str, int]:
@@ -61,13 +54,13 @@ def assert_invariants_hold() -> None:
 
 
 def erase_over_http(access: str):
-    return bearer(access).delete("/api/v1/me", {"password": TEST_PASSWORD}, format="json")
+    return bearer_client(access).delete("/api/v1/me", {"password": TEST_PASSWORD}, format="json")
 
 
 def checkin_over_http(access: str, key: str | None):
     if key is None:
-        return bearer(access).post("/api/v1/checkins")
-    return bearer(access).post("/api/v1/checkins", HTTP_IDEMPOTENCY_KEY=key)
+        return bearer_client(access).post("/api/v1/checkins")
+    return bearer_client(access).post("/api/v1/checkins", HTTP_IDEMPOTENCY_KEY=key)
 
 
 @postgresql_only
@@ -99,7 +92,7 @@ def test_a_first_request_of_an_account_without_state_behind_an_erasure(request_k
     user = UserFactory()  # no state row
     access = token_pair(user)["access"]
     send = {
-        "me": lambda: bearer(access).get("/api/v1/me"),
+        "me": lambda: bearer_client(access).get("/api/v1/me"),
         "checkin": lambda: checkin_over_http(access, None),
         "keyed_checkin": lambda: checkin_over_http(access, "first"),
     }[request_kind]
@@ -142,9 +135,9 @@ def requests_of(access: str, key: str) -> list[Callable[[], Any]]:
         lambda: erase_over_http(access),
         lambda: checkin_over_http(access, None),
         lambda: checkin_over_http(access, key),
-        lambda: bearer(access).patch("/api/v1/me", {"display_name": "X"}, format="json"),
-        lambda: bearer(access).get("/api/v1/me"),
-        lambda: bearer(access).get("/api/v1/me/export"),
+        lambda: bearer_client(access).patch("/api/v1/me", {"display_name": "X"}, format="json"),
+        lambda: bearer_client(access).get("/api/v1/me"),
+        lambda: bearer_client(access).get("/api/v1/me/export"),
     ]
 
 

@@ -13,6 +13,7 @@ from django.core.mail.backends.locmem import EmailBackend
 from rest_framework.test import APIClient
 
 from base.mail import wait_until_sent
+from base.testing import assert_problem, bearer_client
 from users.models import User
 from users.tests.factories import TEST_PASSWORD, UserFactory
 from users.tokens import token_pair
@@ -25,19 +26,6 @@ RESET = "/api/v1/auth/password/reset"
 CONFIRM = "/api/v1/auth/password/reset/confirm"
 
 
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["code"] == code
-    return response.json()
-
-
 def login(email: str, password: str):
     return APIClient().post("/api/v1/auth/login", {"email": email, "password": password})
 
@@ -47,8 +35,8 @@ def stored_password(user: User) -> str:
 
 
 def assert_revoked(pair: dict[str, str]) -> None:
-    assert_problem(bearer(pair["access"]).get("/api/v1/me"), 401, "token_revoked")
-    assert_problem(bearer(pair["access"]).post("/api/v1/checkins"), 401, "token_revoked")
+    assert_problem(bearer_client(pair["access"]).get("/api/v1/me"), 401, "token_revoked")
+    assert_problem(bearer_client(pair["access"]).post("/api/v1/checkins"), 401, "token_revoked")
     refreshed = APIClient().post("/api/v1/auth/refresh", {"refresh": pair["refresh"]})
     assert_problem(refreshed, 401, "token_revoked")
 
@@ -57,7 +45,7 @@ class TestChange:
     def test_changes_the_password_revokes_every_earlier_token_and_answers_a_new_pair(self, user):
         this_session, other_session = token_pair(user), token_pair(user)
 
-        response = bearer(this_session["access"]).post(
+        response = bearer_client(this_session["access"]).post(
             CHANGE, {"old_password": TEST_PASSWORD, "new_password": NEW_PASSWORD}
         )
 
@@ -66,7 +54,7 @@ class TestChange:
         assert set(fresh) == {"access", "refresh"}
         assert_revoked(this_session)
         assert_revoked(other_session)
-        assert bearer(fresh["access"]).post("/api/v1/checkins").status_code == 201
+        assert bearer_client(fresh["access"]).post("/api/v1/checkins").status_code == 201
         assert APIClient().post("/api/v1/auth/refresh", {"refresh": fresh["refresh"]}).status_code
         assert login(user.email, NEW_PASSWORD).status_code == 200
         assert_problem(login(user.email, TEST_PASSWORD), 401, "invalid_credentials")
@@ -75,32 +63,32 @@ class TestChange:
         pair = token_pair(user)
         before = stored_password(user)
 
-        response = bearer(pair["access"]).post(
+        response = bearer_client(pair["access"]).post(
             CHANGE, {"old_password": "not it at all", "new_password": NEW_PASSWORD}
         )
 
         assert_problem(response, 401, "invalid_credentials")
         assert stored_password(user) == before
-        assert bearer(pair["access"]).get("/api/v1/me").status_code == 200
+        assert bearer_client(pair["access"]).get("/api/v1/me").status_code == 200
 
     @pytest.mark.parametrize("weak", ["short", "12345678901", "password123"])
     def test_the_password_validators_apply(self, user, weak):
         pair = token_pair(user)
         before = stored_password(user)
 
-        response = bearer(pair["access"]).post(
+        response = bearer_client(pair["access"]).post(
             CHANGE, {"old_password": TEST_PASSWORD, "new_password": weak}
         )
 
         problem = assert_problem(response, 400, "validation_error")
         assert list(problem["errors"]) == ["new_password"]
         assert stored_password(user) == before
-        assert bearer(pair["access"]).get("/api/v1/me").status_code == 200
+        assert bearer_client(pair["access"]).get("/api/v1/me").status_code == 200
 
     def test_a_password_like_the_email_is_refused(self):
         user = UserFactory(email="margaret.hamilton@example.com")
 
-        response = bearer(token_pair(user)["access"]).post(
+        response = bearer_client(token_pair(user)["access"]).post(
             CHANGE, {"old_password": TEST_PASSWORD, "new_password": "margaret.hamilton"}
         )
 
@@ -118,7 +106,7 @@ class TestChange:
     def test_a_bad_body_is_400(self, user, body):
         before = stored_password(user)
 
-        response = bearer(token_pair(user)["access"]).post(CHANGE, body, format="json")
+        response = bearer_client(token_pair(user)["access"]).post(CHANGE, body, format="json")
 
         assert_problem(response, 400, "validation_error")
         assert stored_password(user) == before
@@ -126,10 +114,10 @@ class TestChange:
     def test_needs_an_access_token_that_was_not_revoked(self, user):
         pair = token_pair(user)
         body = {"old_password": TEST_PASSWORD, "new_password": NEW_PASSWORD}
-        bearer(pair["access"]).post("/api/v1/auth/logout-all")
+        bearer_client(pair["access"]).post("/api/v1/auth/logout-all")
 
         assert_problem(APIClient().post(CHANGE, body), 401, "not_authenticated")
-        assert_problem(bearer(pair["access"]).post(CHANGE, body), 401, "token_revoked")
+        assert_problem(bearer_client(pair["access"]).post(CHANGE, body), 401, "token_revoked")
         assert User.objects.get(pk=user.pk).check_password(TEST_PASSWORD)
 
     def test_wrong_old_passwords_count_as_failed_logins(self, user, settings):
@@ -140,7 +128,7 @@ class TestChange:
                 "login_ip": "2/min",
             },
         }
-        client = bearer(token_pair(user)["access"])
+        client = bearer_client(token_pair(user)["access"])
         wrong = {"old_password": "not it at all", "new_password": NEW_PASSWORD}
 
         statuses = [client.post(CHANGE, wrong).status_code for _ in range(3)]

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from base.testing import assert_problem, bearer_client
 from checkins.models import CheckIn
 from engagement.models import LedgerEntry
 from engagement.services import state_lock
@@ -31,22 +32,10 @@ from users.tokens import token_pair
 pytestmark = pytest.mark.django_db
 
 
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
-
-
-def assert_problem(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["code"] == code
-
-
 @pytest.fixture
 def stale(user) -> APIClient:
     """A client whose access token was revoked (sign-out everywhere)."""
-    client = bearer(token_pair(user)["access"])
+    client = bearer_client(token_pair(user)["access"])
     services.user_logout_all(user_id=user.pk)
     return client
 
@@ -66,7 +55,9 @@ class TestWhereTheRowIsRead:
         assert not CheckIn.objects.exists()
 
     def test_me_is_refused(self, user, stale):
-        bearer(token_pair(User.objects.get(pk=user.pk))["access"]).get("/api/v1/me")  # state row
+        bearer_client(token_pair(User.objects.get(pk=user.pk))["access"]).get(
+            "/api/v1/me"
+        )  # state row
 
         assert_problem(stale.get("/api/v1/me"), 401, "token_revoked")
 
@@ -88,7 +79,7 @@ class TestWhereTheRowIsRead:
 
     def test_a_current_token_passes_every_check(self, user):
         services.user_logout_all(user_id=user.pk)
-        client = bearer(token_pair(User.objects.get(pk=user.pk))["access"])
+        client = bearer_client(token_pair(User.objects.get(pk=user.pk))["access"])
 
         assert client.get("/api/v1/me").status_code == 200
         assert client.patch("/api/v1/me", {"display_name": "Ann"}).status_code == 200
@@ -104,7 +95,7 @@ class TestWhereTheRowIsRead:
 
     def test_the_check_costs_no_statement(self, user, settings):
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-        client = bearer(token_pair(user)["access"])
+        client = bearer_client(token_pair(user)["access"])
         client.get("/api/v1/me")
 
         with CaptureQueriesContext(connection) as captured:
@@ -130,7 +121,7 @@ class TestTheVersionClaim:
             algorithm="HS256",
         )
 
-        assert_problem(bearer(token).get("/api/v1/me"), 401, "token_not_valid")
+        assert_problem(bearer_client(token).get("/api/v1/me"), 401, "token_not_valid")
 
 
 class TestTheRequestScope:
@@ -144,7 +135,9 @@ class TestTheRequestScope:
         monkeypatch.setattr(services, "check_token_version", check)
         User.objects.filter(pk=user.pk).update(token_version=3)
 
-        response = bearer(token_pair(User.objects.get(pk=user.pk))["access"]).get("/api/v1/me")
+        response = bearer_client(token_pair(User.objects.get(pk=user.pk))["access"]).get(
+            "/api/v1/me"
+        )
 
         assert response.status_code == 200
         assert seen == [3]
@@ -193,7 +186,7 @@ class TestLastLogin:
         assert response.status_code == 200
         assert User.objects.get(pk=user.pk).last_login == moment
 
-        client = bearer(response.json()["access"])
+        client = bearer_client(response.json()["access"])
         with time_machine.travel(moment + dt.timedelta(minutes=5), tick=False):
             assert client.get("/api/v1/me").status_code == 200
             assert client.post("/api/v1/checkins").status_code == 201
@@ -214,7 +207,7 @@ class TestDeactivation:
 
         fresh = User.objects.get(pk=user.pk)
         assert (fresh.is_active, fresh.token_version) == (False, 1)
-        client = bearer(pair["access"])
+        client = bearer_client(pair["access"])
         assert_problem(client.get("/api/v1/me"), 401, "account_unavailable")
         assert_problem(client.post("/api/v1/checkins"), 401, "account_unavailable")
         body = {"email": user.email, "password": TEST_PASSWORD}

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from base.testing import run_concurrently
+from base.testing import assert_problem, bearer_client, run_concurrently
 from engagement.models import UserState
 from users import services
 from users.models import User
@@ -24,18 +24,6 @@ pytestmark = pytest.mark.django_db
 
 def refresh(token: str):
     return APIClient().post("/api/v1/auth/refresh", {"refresh": token}, format="json")
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
-
-
-def assert_problem(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["code"] == code
 
 
 def claims(token: str) -> dict:
@@ -80,7 +68,7 @@ class TestRotation:
         assert set(new) == {"access", "refresh"}
         assert new["refresh"] != old["refresh"]
         assert claims(new["refresh"])["token_version"] == claims(new["access"])["token_version"]
-        assert bearer(new["access"]).get("/api/v1/me").status_code == 200
+        assert bearer_client(new["access"]).get("/api/v1/me").status_code == 200
         blacklisted = BlacklistedToken.objects.get()
         assert blacklisted.token.jti == claims(old["refresh"])["jti"]
         assert OutstandingToken.objects.count() == 2
@@ -109,7 +97,7 @@ class TestRotation:
 
         assert version_of(user) == 1
         assert_problem(refresh(rotated["refresh"]), 401, "token_revoked")
-        assert_problem(bearer(rotated["access"]).get("/api/v1/me"), 401, "token_revoked")
+        assert_problem(bearer_client(rotated["access"]).get("/api/v1/me"), 401, "token_revoked")
 
     def test_reuse_after_the_account_was_revoked_changes_nothing_more(self, user):
         old = token_pair(user)["refresh"]
@@ -178,14 +166,14 @@ class TestGoneAccounts:
         User.objects.filter(pk=user.pk).update(is_active=True)
 
         assert_problem(refresh(pair["refresh"]), 401, "token_revoked")
-        assert_problem(bearer(pair["access"]).post("/api/v1/checkins"), 401, "token_revoked")
+        assert_problem(bearer_client(pair["access"]).post("/api/v1/checkins"), 401, "token_revoked")
 
     def test_a_deleted_account_cannot_refresh_log_out_or_check_in(self, user):
         pair = token_pair(user)
         User.objects.filter(pk=user.pk).delete()
 
         assert_problem(refresh(pair["refresh"]), 401, "account_unavailable")
-        client = bearer(pair["access"])
+        client = bearer_client(pair["access"])
         assert_problem(client.post("/api/v1/checkins"), 401, "account_unavailable")
         assert_problem(client.get("/api/v1/me"), 401, "account_unavailable")
         assert client.post("/api/v1/auth/logout-all").status_code == 204  # nothing left to revoke
@@ -195,7 +183,7 @@ class TestLogout:
     def test_logout_revokes_that_refresh_token_only(self, user):
         phone, laptop = token_pair(user), token_pair(user)
 
-        response = bearer(phone["access"]).post(
+        response = bearer_client(phone["access"]).post(
             "/api/v1/auth/logout", {"refresh": phone["refresh"]}, format="json"
         )
 
@@ -203,12 +191,12 @@ class TestLogout:
         assert response.content == b""
         assert version_of(user) == 0  # the other sessions go on
         assert refresh(laptop["refresh"]).status_code == 200
-        assert bearer(laptop["access"]).get("/api/v1/me").status_code == 200
+        assert bearer_client(laptop["access"]).get("/api/v1/me").status_code == 200
 
     def test_a_signed_out_refresh_token_presented_again_is_reuse(self, user):
         """Whoever still holds it kept a copy: every token of the account dies."""
         phone, laptop = token_pair(user), token_pair(user)
-        bearer(phone["access"]).post(
+        bearer_client(phone["access"]).post(
             "/api/v1/auth/logout", {"refresh": phone["refresh"]}, format="json"
         )
 
@@ -218,7 +206,7 @@ class TestLogout:
 
     def test_logging_out_twice_is_204(self, user):
         pair = token_pair(user)
-        client = bearer(pair["access"])
+        client = bearer_client(pair["access"])
 
         client.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}, format="json")
         again = client.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}, format="json")
@@ -229,7 +217,7 @@ class TestLogout:
     def test_another_accounts_refresh_token_is_400_and_stays_valid(self, user):
         other = token_pair(UserFactory())["refresh"]
 
-        response = bearer(token_pair(user)["access"]).post(
+        response = bearer_client(token_pair(user)["access"]).post(
             "/api/v1/auth/logout", {"refresh": other}, format="json"
         )
 
@@ -243,7 +231,7 @@ class TestLogout:
         if body.get("refresh") == "garbage":
             body = {"refresh": pair["access"]}  # a token, but not a refresh token
 
-        response = bearer(pair["access"]).post("/api/v1/auth/logout", body, format="json")
+        response = bearer_client(pair["access"]).post("/api/v1/auth/logout", body, format="json")
 
         assert_problem(response, 400, "validation_error")
         assert not BlacklistedToken.objects.exists()
@@ -261,29 +249,29 @@ class TestLogoutAll:
     def test_every_access_and_refresh_token_is_revoked_at_once(self, user):
         phone, laptop = token_pair(user), token_pair(user)
 
-        response = bearer(phone["access"]).post("/api/v1/auth/logout-all")
+        response = bearer_client(phone["access"]).post("/api/v1/auth/logout-all")
 
         assert response.status_code == 204
         assert version_of(user) == 1
         for pair in (phone, laptop):
             assert_problem(refresh(pair["refresh"]), 401, "token_revoked")
-            client = bearer(pair["access"])
+            client = bearer_client(pair["access"])
             assert_problem(client.get("/api/v1/me"), 401, "token_revoked")
             assert_problem(client.patch("/api/v1/me", {"display_name": "X"}), 401, "token_revoked")
             assert_problem(client.post("/api/v1/checkins"), 401, "token_revoked")
         assert not UserState.objects.filter(user=user, total_checkins__gt=0).exists()
 
     def test_tokens_issued_afterwards_work(self, user):
-        bearer(token_pair(user)["access"]).post("/api/v1/auth/logout-all")
+        bearer_client(token_pair(user)["access"]).post("/api/v1/auth/logout-all")
         user.refresh_from_db()
 
         fresh = token_pair(user)
 
-        assert bearer(fresh["access"]).post("/api/v1/checkins").status_code == 201
+        assert bearer_client(fresh["access"]).post("/api/v1/checkins").status_code == 201
         assert refresh(fresh["refresh"]).status_code == 200
 
     def test_a_body_other_than_nothing_or_empty_is_400_and_revokes_nothing(self, user):
-        client = bearer(token_pair(user)["access"])
+        client = bearer_client(token_pair(user)["access"])
 
         assert_problem(
             client.post("/api/v1/auth/logout-all", {"all": True}), 400, "validation_error"
@@ -328,7 +316,7 @@ class TestStatements:
         assert len(rotate) <= 8, "\n".join(rotate)
 
     def test_logout_all_is_one_update(self, user):
-        client = bearer(token_pair(user)["access"])
+        client = bearer_client(token_pair(user)["access"])
 
         with CaptureQueriesContext(connection) as captured:
             assert client.post("/api/v1/auth/logout-all").status_code == 204
