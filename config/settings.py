@@ -8,10 +8,12 @@ one from ``.env.example``); real environment variables win over it.
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TypedDict
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+# Pure and free of Django: safe to import while settings load.
+from engagement.rules import LimitsSettings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -293,17 +295,9 @@ SPECTACULAR_SETTINGS = {
 
 
 # --- Engagement rules (the one place their constants live) ------------------------
-class EngagementSettings(TypedDict):
-    """The shape of ``ENGAGEMENT`` (the rules' limits read a part of it)."""
+class EngagementSettings(LimitsSettings):
+    """The shape of ``ENGAGEMENT``: the rules' limits, and the rest."""
 
-    MAX_FREEZES: int
-    ENERGY_MAX: int
-    FATIGUE_MAX: int
-    LOYALTY_MULTIPLIER_STEP: str
-    LOYALTY_MULTIPLIER_CAP: str
-    CHECKIN_ENERGY: int
-    CHECKIN_FATIGUE: int
-    CHECKIN_LOYALTY: int
     TIMEZONE_CHANGE_COOLDOWN_HOURS: int
     INVENTORY_CAPACITY: int
 

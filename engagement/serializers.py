@@ -6,7 +6,7 @@ from engagement import rules
 from engagement.models import LedgerEntry
 
 
-class _StateNumbers(serializers.Serializer):
+class StateNumbersSerializer(serializers.Serializer):
     """The numeric state fields (rules.STATE_FIELDS), as values or as deltas."""
 
     level = serializers.IntegerField()
@@ -19,7 +19,7 @@ class _StateNumbers(serializers.Serializer):
     streak_freezes = serializers.IntegerField()
 
 
-class StateOutputSerializer(_StateNumbers):
+class StateOutputSerializer(StateNumbersSerializer):
     last_checkin_date = serializers.DateField(allow_null=True)
     streak_status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
@@ -36,7 +36,7 @@ def state_data(state: rules.State, today: dt.date) -> dict:
     return data
 
 
-class DeltasOutputSerializer(_StateNumbers):
+class DeltasOutputSerializer(StateNumbersSerializer):
     """Applied changes of the numeric state fields."""
 
 

@@ -5,6 +5,7 @@ JSON for the API and ``export_user``)."""
 from rest_framework import serializers
 
 from base.serializers import StrictInputSerializer
+from engagement.serializers import StateNumbersSerializer
 
 
 class MeEraseInputSerializer(StrictInputSerializer):
@@ -25,15 +26,7 @@ class ExportProfileSerializer(serializers.Serializer):
     is_staff = serializers.BooleanField()
 
 
-class ExportStateSerializer(serializers.Serializer):
-    level = serializers.IntegerField()
-    energy = serializers.IntegerField()
-    fatigue = serializers.IntegerField()
-    loyalty = serializers.IntegerField()
-    streak = serializers.IntegerField()
-    longest_streak = serializers.IntegerField()
-    total_checkins = serializers.IntegerField()
-    streak_freezes = serializers.IntegerField()
+class ExportStateSerializer(StateNumbersSerializer):
     last_checkin_date = serializers.DateField(allow_null=True)
     updated_at = serializers.DateTimeField()
 
@@ -59,20 +52,14 @@ class ExportInventorySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class ExportLedgerSerializer(serializers.Serializer):
+class ExportLedgerSerializer(StateNumbersSerializer):
+    """One ledger entry: its applied deltas in the state's number fields."""
+
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     kind = serializers.CharField()
     ref = serializers.CharField()
     reason = serializers.CharField()
-    level = serializers.IntegerField()
-    energy = serializers.IntegerField()
-    fatigue = serializers.IntegerField()
-    loyalty = serializers.IntegerField()
-    streak = serializers.IntegerField()
-    longest_streak = serializers.IntegerField()
-    total_checkins = serializers.IntegerField()
-    streak_freezes = serializers.IntegerField()
     state_after = serializers.DictField(help_text="The state after this entry.")
 
 
