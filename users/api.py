@@ -1,5 +1,8 @@
 """HTTP for accounts: register, login, token lifecycle, passwords and /me."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -43,10 +46,18 @@ from users.throttling import (
 from users.timezones import local_date
 from users.tokens import token_logout, token_pair, token_pair_for, token_refresh
 
-# The actions that act for a signed-in user: a bearer token, the per-user limit.
-_SIGNED_IN_AUTHENTICATION = [BearerTokenAuthentication]
-_SIGNED_IN_PERMISSIONS = [IsAuthenticated]
-_SIGNED_IN_THROTTLES = api_settings.DEFAULT_THROTTLE_CLASSES
+
+def _signed_in_action(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """An action of the (anonymous) auth viewset that needs an access token,
+    with the API's usual authentication, permission and throttles."""
+    return action(
+        detail=False,
+        methods=["post"],
+        authentication_classes=[BearerTokenAuthentication],
+        permission_classes=[IsAuthenticated],
+        throttle_classes=api_settings.DEFAULT_THROTTLE_CLASSES,
+        **kwargs,
+    )
 
 
 def _problem(http_status: int, description: str) -> dict:
@@ -165,13 +176,7 @@ class AuthViewSet(viewsets.ViewSet):
             **problems(413, 415, 429),
         },
     )
-    @action(
-        detail=False,
-        methods=["post"],
-        authentication_classes=_SIGNED_IN_AUTHENTICATION,
-        permission_classes=_SIGNED_IN_PERMISSIONS,
-        throttle_classes=_SIGNED_IN_THROTTLES,
-    )
+    @_signed_in_action()
     def logout(self, request):
         data = LogoutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -194,14 +199,7 @@ class AuthViewSet(viewsets.ViewSet):
             **_problem(401, _BEARER_401),
         },
     )
-    @action(
-        detail=False,
-        methods=["post"],
-        url_path="logout-all",
-        authentication_classes=_SIGNED_IN_AUTHENTICATION,
-        permission_classes=_SIGNED_IN_PERMISSIONS,
-        throttle_classes=_SIGNED_IN_THROTTLES,
-    )
+    @_signed_in_action(url_path="logout-all")
     def logout_all(self, request):
         _no_input(request)
         services.user_logout_all(user_id=request.user.pk)
@@ -228,13 +226,7 @@ class AuthViewSet(viewsets.ViewSet):
             **_problem(429, "`throttled`: too many requests, or too many wrong passwords."),
         },
     )
-    @action(
-        detail=False,
-        methods=["post"],
-        authentication_classes=_SIGNED_IN_AUTHENTICATION,
-        permission_classes=_SIGNED_IN_PERMISSIONS,
-        throttle_classes=_SIGNED_IN_THROTTLES,
-    )
+    @_signed_in_action()
     def password(self, request):
         data = PasswordChangeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
