@@ -115,6 +115,7 @@ def erase_users(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
         "users": users,
         "form": form,
         "action_name": "erase_users",
+        "form_id": "erase-users",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media + form.media,
     }
