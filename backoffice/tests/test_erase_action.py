@@ -62,6 +62,8 @@ def test_asks_for_a_reason_and_a_confirmation_first(staff_client, staff):
     assert "ann@example.com" in page
     assert 'name="erase-reason"' in page
     assert 'name="erase-confirm"' in page
+    assert "keyed hash of the account" in page  # the erasure's own words
+    assert 'id="erase-users-form"' in page
     assert User.objects.filter(pk=ann.pk).exists()
 
 
