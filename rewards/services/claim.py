@@ -15,7 +15,6 @@ from rewards.errors import AlreadyClaimed, RewardLocked, RewardNotFound
 from rewards.models import Reward, UserReward
 from rewards.selectors import reward_status
 from rewards.services.results import ChangeResult
-from rewards.services.unlock import unlocked_in
 
 
 def reward_claim(*, user_id: uuid.UUID, reward_id: str, now: dt.datetime) -> ChangeResult:
@@ -63,10 +62,6 @@ def reward_claim(*, user_id: uuid.UUID, reward_id: str, now: dt.datetime) -> Cha
         unlocked_at=reward.owned_unlocked_at,
         claimed_at=claimed_at,
     )
-    return ChangeResult(
-        state=change.current,
-        step=step,
-        unlocked=unlocked_in(change),
-        today=change.today,
-        reward=reward_status(reward=reward, owned=owned, state=change.current),
+    return ChangeResult.of(
+        change, step, reward=reward_status(reward=reward, owned=owned, state=change.current)
     )

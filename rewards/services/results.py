@@ -6,9 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from engagement import rules
+from engagement.services import StateChange
 from rewards.models import Tool
 from rewards.selectors import RewardStatus
-from rewards.services.unlock import Unlocked
+from rewards.services.unlock import Unlocked, unlocked_in
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,25 @@ class ChangeResult:
     today: dt.date
     item: Holding | None = None
     reward: RewardStatus | None = None
+
+    @classmethod
+    def of(
+        cls,
+        change: StateChange,
+        step: rules.Transition,
+        *,
+        item: Holding | None = None,
+        reward: RewardStatus | None = None,
+    ) -> ChangeResult:
+        """The result of a finished state change whose own step was ``step``."""
+        return cls(
+            state=change.current,
+            step=step,
+            unlocked=unlocked_in(change),
+            today=change.today,
+            item=item,
+            reward=reward,
+        )
 
     def describe(self) -> str:
         """What changed, e.g. ``loyalty +50`` or ``coffee now x3, unlocked streak_3``."""

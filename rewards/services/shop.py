@@ -18,7 +18,6 @@ from rewards.errors import InsufficientLoyalty, InventoryFull, NotInInventory, T
 from rewards.models import InventoryItem, Tool
 from rewards.selectors import inventory_capacity
 from rewards.services.results import ChangeResult, Holding
-from rewards.services.unlock import unlocked_in
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -98,13 +97,7 @@ def tool_buy(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
             rules.apply(change.current, loyalty=-tool.price, limits=limits()),
         )
         item = inventory_add(user_id=user_id, tool=tool, quantity=1, now=now)
-    return ChangeResult(
-        state=change.current,
-        step=step,
-        unlocked=unlocked_in(change),
-        today=change.today,
-        item=item,
-    )
+    return ChangeResult.of(change, step, item=item)
 
 
 def tool_use(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeResult:
@@ -129,10 +122,4 @@ def tool_use(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
             tool.pk,
             rules.apply(change.current, **effects_kwargs(tool.effects), limits=limits()),
         )
-    return ChangeResult(
-        state=change.current,
-        step=step,
-        unlocked=unlocked_in(change),
-        today=change.today,
-        item=Holding(tool=tool, quantity=tool.held_quantity - 1),
-    )
+    return ChangeResult.of(change, step, item=Holding(tool=tool, quantity=tool.held_quantity - 1))

@@ -21,7 +21,6 @@ from rewards.effects import EFFECT_LIMIT
 from rewards.errors import InvalidStaffChange, NothingToApply, ReasonRequired, ToolNotFound
 from rewards.services.results import ChangeResult
 from rewards.services.shop import inventory_add, inventory_check_room, tool_with_holding
-from rewards.services.unlock import unlocked_in
 
 REASON_MAX_LENGTH = 500
 TOOL_GRANT_MAX_QUANTITY = 100
@@ -62,9 +61,7 @@ def _staff_change(
         if transition.applied == rules.Deltas():
             raise NothingToApply()
         step = change.record(kind, ref, transition, reason=reason)
-    return ChangeResult(
-        state=change.current, step=step, unlocked=unlocked_in(change), today=change.today
-    )
+    return ChangeResult.of(change, step)
 
 
 def loyalty_grant(
@@ -158,10 +155,4 @@ def tool_grant(
             reason=reason,
         )
         item = inventory_add(user_id=user_id, tool=tool, quantity=quantity, now=now)
-    return ChangeResult(
-        state=change.current,
-        step=step,
-        unlocked=unlocked_in(change),
-        today=change.today,
-        item=item,
-    )
+    return ChangeResult.of(change, step, item=item)
