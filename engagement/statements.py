@@ -64,7 +64,13 @@ def _field(model: type[Model], name: str) -> Field:
 
 
 def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
-    return [_field(model, name) for name in names]
+    return list(_fields_of(model, tuple(names)))
+
+
+@cache
+def _fields_of(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
+    # Looked up once: these lists are needed on every state change.
+    return tuple(_field(model, name) for name in names)
 
 
 # --- The lock ----------------------------------------------------------------------
@@ -72,6 +78,7 @@ _LOCK_USER_COLUMNS = ("timezone", "is_active", "token_version")
 _LOCK_COLUMNS = (*STATE_COLUMNS, *(f"user__{name}" for name in _LOCK_USER_COLUMNS))
 
 
+@cache
 def _lock_read_fields() -> list[Field]:
     return [
         *_fields(UserState, STATE_COLUMNS),
@@ -252,6 +259,7 @@ class ProfileWithState:
 _PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined", "token_version")
 
 
+@cache
 def _profile_read_fields() -> list[Field]:
     return [
         *_fields(get_user_model(), _PROFILE_COLUMNS),
