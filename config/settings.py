@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "corsheaders",
+    # Django's Tasks API (the backport until Django 6) and its database backend.
+    "django_tasks",
+    "django_tasks_db",
     "base",
     "users",
     "engagement",
@@ -57,7 +60,10 @@ INSTALLED_APPS = [
     "checkins",
     # After rewards: its after-change step runs after the unlock step.
     "events",
+    # After events: its listener enqueues deliveries for the events just written.
+    "webhooks",
     "privacy",
+    "scheduler",
     "throttles",
     "backoffice",
 ]
@@ -314,6 +320,29 @@ ENGAGEMENT: EngagementSettings = {
     "TIMEZONE_CHANGE_COOLDOWN_HOURS": 24,
     "INVENTORY_CAPACITY": 5,
 }
+
+# --- Background work and webhooks (docs/ARCHITECTURE.md, docs/OPERATIONS.md) --------
+# Tasks are rows in the project's own database: enqueueing joins the business
+# transaction, and workers (`manage.py worker`) take them with SKIP LOCKED.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Periodic jobs (`manage.py scheduler`): each enqueued once per period, on its
+# boundaries, with the slot it runs for. Streak reminders run every quarter of
+# an hour because some zones are offset by :30 or :45.
+SCHEDULE = {
+    "webhook-sweep": {"task": "webhooks.tasks.sweep", "every": 60},
+}
+# `streak.at_risk` goes out at this local hour in each user's own zone.
+REMINDER_LOCAL_HOUR = env.int("REMINDER_LOCAL_HOUR", default=20)
+# Hosts a webhook may target over plain http or at a private, loopback or
+# link-local address (e.g. "localhost", "127.0.0.1", "receiver.internal").
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Retried with exponential backoff and jitter for this long, then dead.
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=10.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=2 * 3600.0)
+# An endpoint whose deliveries have failed this long is disabled with a reason.
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
 
 # --- HTTP and security ---------------------------------------------------------------
 # Bodies over this many bytes are refused with 413 before anything parses them.

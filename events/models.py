@@ -32,6 +32,8 @@ class Event(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="events",
+        # None only for ``user.deleted``: the account it is about is gone.
+        null=True,
         db_index=False,  # served by the feed index, which starts with the user
     )
     type = models.CharField(max_length=40, choices=EventType.choices)

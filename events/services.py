@@ -11,13 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from django.db import transaction
 
 from engagement import statements
 from engagement.models import LedgerEntry
 from engagement.services import LedgerStep, StateChange
 from events.models import Event, EventType
+from events.signals import events_recorded
 from rewards.services.unlock import unlocked_in
 
 EVENTS_STEP = "events.record"
@@ -95,20 +99,48 @@ def change_events(change: StateChange) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def events_record(change: StateChange) -> int:
-    """Write the change's events: one insert. Returns how many."""
-    events = change_events(change)
+@dataclass(frozen=True)
+class RecordedEvent:
+    id: uuid.UUID
+    type: str
+
+
+def record_events(
+    *,
+    now: dt.datetime,
+    events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]],
+    in_feed: bool = True,
+) -> list[RecordedEvent]:
+    """Write ``events`` (user id, type, data) in one insert, in the caller's
+    transaction, and tell the listeners of :data:`events_recorded` (webhooks
+    enqueue their deliveries there, in the same transaction).
+
+    Every event's ``data`` starts with the ``user_id`` it is about. Events not
+    ``in_feed`` belong to no account (``user.deleted``: the account is gone)."""
     if not events:
-        return 0
-    user_id = str(change.user_id)
-    ids = event_ids(change.now, len(events))
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_events() must run in the transaction of its change.")
+    ids = event_ids(now, len(events))
     # Compiled once, like the envelope's own statements: on every state change.
     statements.insert_rows(
         Event,
         _EVENT_COLUMNS,
         [
-            [event_id, change.user_id, kind, change.now, {"user_id": user_id, **data}]
-            for event_id, (kind, data) in zip(ids, events, strict=True)
+            [event_id, user_id if in_feed else None, kind, now, {"user_id": str(user_id), **data}]
+            for event_id, (user_id, kind, data) in zip(ids, events, strict=True)
         ],
     )
-    return len(events)
+    recorded = [
+        RecordedEvent(event_id, kind) for event_id, (_, kind, _) in zip(ids, events, strict=True)
+    ]
+    events_recorded.send(sender=Event, events=recorded, now=now)
+    return recorded
+
+
+def events_record(change: StateChange) -> list[RecordedEvent]:
+    """The envelope's after-change step: write the change's events."""
+    user_id = change.user_id
+    return record_events(
+        now=change.now, events=[(user_id, kind, data) for kind, data in change_events(change)]
+    )

@@ -30,6 +30,8 @@ from django.utils.crypto import salted_hmac
 
 from engagement.errors import AccountUnavailable
 from engagement.services import state_lock
+from events.models import EventType
+from events.services import record_events
 from privacy.errors import InvalidErasureReason, ReasonNamesTheAccount
 from privacy.models import Erasure
 from privacy.sections import installed_sections, user_relations
@@ -201,6 +203,9 @@ def user_erase(*, user_id: uuid.UUID, now: dt.datetime, reason: str | None) -> E
         if reason is not None and reason_names_account(reason, user_id=user_id, email=email):
             raise ReasonNamesTheAccount()
         deleted = _delete_rows_about(user_id)
+        # The one row that names the account after it: the pseudonymous id, so
+        # that systems subscribed to events can erase their copies too.
+        record_events(now=now, events=[(user_id, EventType.USER_DELETED, {})], in_feed=False)
         erasure = Erasure.objects.create(
             subject=subject_hash(user_id),
             erased_at=now,
