@@ -52,6 +52,18 @@ class _ErrorRecords(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_webhook_subscriptions():
+    """The per-process snapshot of subscribed event types is re-read by the
+    first change of each test: no test inherits another's endpoints (test
+    transactions roll back, so the on-commit refresh never runs)."""
+    from webhooks.subscriptions import forget_snapshot
+
+    forget_snapshot()
+    yield
+    forget_snapshot()
+
+
+@pytest.fixture(autouse=True)
 def _no_server_error_goes_unnoticed(request):
     """Every 500 is a failed test: an exception that escaped a view (Django's
     ``got_request_exception``, also from threads and the admin) or an error

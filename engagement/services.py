@@ -114,6 +114,7 @@ class StateChange:
         self.current: rules.State = locked.state
         self.steps: list[LedgerStep] = []
         self.outcomes: dict[str, Any] = {}
+        self._extra_rows: list[statements.Rows] = []
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -133,12 +134,18 @@ class StateChange:
         self.steps.append(LedgerStep(kind, ref, transition, reason))
         return transition
 
+    def write_with(self, rows: statements.Rows) -> None:
+        """Insert ``rows`` in the change's own write (after-change steps: the
+        events), in the same statement as the state row and the ledger where
+        the database allows it."""
+        self._extra_rows.append(rows)
+
     def _save(self) -> None:
-        """The state row and one ledger entry per step: two statements."""
+        """The state row, one ledger entry per step, and the rows of the
+        after-change steps: one statement on PostgreSQL."""
         if not self.steps:
             return
-        statements.update_state(user_id=self.user_id, state=self.current, now=self.now)
-        statements.insert_ledger(
+        ledger = statements.ledger_rows(
             user_id=self.user_id,
             entries=[
                 LedgerRow(
@@ -151,6 +158,12 @@ class StateChange:
                 for step in self.steps
             ],
             now=self.now,
+        )
+        statements.write_change(
+            user_id=self.user_id,
+            state=self.current,
+            now=self.now,
+            inserts=[ledger, *self._extra_rows],
         )
 
 

@@ -205,32 +205,86 @@ class LedgerRow:
     state_after: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Rows to insert into ``model``'s table: values in the order of ``names``."""
+
+    model: type[Model]
+    names: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+
+
+def _insert_statement(rows: Rows) -> tuple[str, list[Any]]:
+    fields = _fields(rows.model, rows.names)
+    prepared = [prep_values(fields, row) for row in rows.rows]
+    sql = _insert_sql(connection.vendor, rows.model, rows.names, len(prepared), False)
+    if len(prepared) > 1 and sql.count("%s") == len(fields):
+        # PostgreSQL: Django inserts several rows as one array per column
+        # (INSERT ... SELECT * FROM UNNEST(%s::type[], ...)).
+        return sql, [list(column) for column in zip(*prepared, strict=True)]
+    return sql, [value for row in prepared for value in row]
+
+
 def insert_rows(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Insert ``rows`` (values in the order of ``names``) into ``model``'s
     table in one statement, compiled once per vendor and row count."""
     if not rows:
         return
-    fields = _fields(model, names)
-    prepared = [prep_values(fields, row) for row in rows]
-    sql = _insert_sql(connection.vendor, model, tuple(names), len(prepared), False)
-    if len(prepared) > 1 and sql.count("%s") == len(fields):
-        # PostgreSQL: Django inserts several rows as one array per column
-        # (INSERT ... SELECT * FROM UNNEST(%s::type[], ...)).
-        params = [list(column) for column in zip(*prepared, strict=True)]
-    else:
-        params = [value for row in prepared for value in row]
+    sql, params = _insert_statement(Rows(model, tuple(names), rows))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
-def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.datetime) -> None:
-    """All of one change's ledger entries in one multi-row INSERT."""
+def ledger_rows(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.datetime) -> Rows:
     rows = []
     for entry in entries:
         deltas = entry.deltas.as_dict()
         values = [user_id, entry.kind, entry.ref, *(deltas[name] for name in rules.STATE_FIELDS)]
         rows.append([*values, dict(entry.state_after), entry.reason, now])
-    insert_rows(LedgerEntry, _LEDGER_COLUMNS, rows)
+    return Rows(LedgerEntry, _LEDGER_COLUMNS, rows)
+
+
+def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.datetime) -> None:
+    """All of one change's ledger entries in one multi-row INSERT."""
+    rows = ledger_rows(user_id=user_id, entries=entries, now=now)
+    insert_rows(rows.model, rows.names, rows.rows)
+
+
+# --- The whole write of a change ---------------------------------------------------
+@cache
+def _write_sql(update_sql: str, insert_sqls: tuple[str, ...]) -> str:
+    """One statement: the state update and each insert as data-modifying CTEs
+    (PostgreSQL runs every one of them whether or not it is referenced), and
+    the number of state rows updated as its result."""
+    parts = [f"state_update AS ({update_sql} RETURNING 1)"]
+    parts += [f"insert_{i} AS ({sql})" for i, sql in enumerate(insert_sqls)]
+    return "WITH " + ", ".join(parts) + " SELECT count(*) FROM state_update"
+
+
+def write_change(
+    *, user_id: uuid.UUID, state: rules.State, now: dt.datetime, inserts: Sequence[Rows]
+) -> None:
+    """Write ``state`` to the user's locked state row and insert ``inserts``
+    (the ledger entries, the events): one round trip on PostgreSQL, where each
+    statement is a data-modifying CTE of one statement; one statement each
+    elsewhere. The statements are the same compiled ones either way."""
+    inserts = [rows for rows in inserts if rows.rows]
+    if connection.vendor != "postgresql":
+        update_state(user_id=user_id, state=state, now=now)
+        for rows in inserts:
+            insert_rows(rows.model, rows.names, rows.rows)
+        return
+    values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
+    params = [*prep_values(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
+    insert_sqls = []
+    for rows in inserts:
+        sql, insert_params = _insert_statement(rows)
+        insert_sqls.append(sql)
+        params += insert_params
+    with connection.cursor() as cursor:
+        cursor.execute(_write_sql(_update_sql(connection.vendor), tuple(insert_sqls)), params)
+        if cursor.fetchone()[0] != 1:
+            raise RuntimeError(f"state row of {user_id} vanished while locked")
 
 
 # --- GET /me: the profile and the state ---------------------------------------------

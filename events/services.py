@@ -105,6 +105,20 @@ class RecordedEvent:
     type: str
 
 
+def _event_rows(
+    *, now: dt.datetime, events: Sequence[tuple[uuid.UUID, str, dict[str, Any]]], in_feed: bool
+) -> tuple[list[RecordedEvent], statements.Rows]:
+    ids = event_ids(now, len(events))
+    rows = [
+        [event_id, user_id if in_feed else None, kind, now, {"user_id": str(user_id), **data}]
+        for event_id, (user_id, kind, data) in zip(ids, events, strict=True)
+    ]
+    recorded = [
+        RecordedEvent(event_id, kind) for event_id, (_, kind, _) in zip(ids, events, strict=True)
+    ]
+    return recorded, statements.Rows(Event, _EVENT_COLUMNS, rows)
+
+
 def record_events(
     *,
     now: dt.datetime,
@@ -121,26 +135,21 @@ def record_events(
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_events() must run in the transaction of its change.")
-    ids = event_ids(now, len(events))
-    # Compiled once, like the envelope's own statements: on every state change.
-    statements.insert_rows(
-        Event,
-        _EVENT_COLUMNS,
-        [
-            [event_id, user_id if in_feed else None, kind, now, {"user_id": str(user_id), **data}]
-            for event_id, (user_id, kind, data) in zip(ids, events, strict=True)
-        ],
-    )
-    recorded = [
-        RecordedEvent(event_id, kind) for event_id, (_, kind, _) in zip(ids, events, strict=True)
-    ]
+    recorded, rows = _event_rows(now=now, events=events, in_feed=in_feed)
+    statements.insert_rows(rows.model, rows.names, rows.rows)
     events_recorded.send(sender=Event, events=recorded, now=now)
     return recorded
 
 
 def events_record(change: StateChange) -> list[RecordedEvent]:
-    """The envelope's after-change step: write the change's events."""
+    """The envelope's after-change step: the change's events, inserted in the
+    change's own write (one statement with the state row and the ledger on
+    PostgreSQL: the hot path pays no round trip for them)."""
     user_id = change.user_id
-    return record_events(
-        now=change.now, events=[(user_id, kind, data) for kind, data in change_events(change)]
-    )
+    events = [(user_id, kind, data) for kind, data in change_events(change)]
+    if not events:
+        return []
+    recorded, rows = _event_rows(now=change.now, events=events, in_feed=True)
+    change.write_with(rows)
+    events_recorded.send(sender=Event, events=recorded, now=change.now)
+    return recorded

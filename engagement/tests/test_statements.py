@@ -5,11 +5,13 @@ output. Run on SQLite and on PostgreSQL like the rest of the suite."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.sql import UpdateQuery
+from django.test.utils import CaptureQueriesContext
 
 from base.compiled import prep_values
 from checkins.api import checkin_payload
@@ -19,6 +21,7 @@ from checkins.services import checkin_create
 from engagement import rules, statements
 from engagement.models import LedgerEntry, UserState
 from engagement.serializers import StateOutputSerializer, state_data
+from events.models import Event, EventType
 from rewards.models import Reward
 from rewards.tests.factories import RewardFactory
 from users.serializers import UserOutputSerializer, user_data
@@ -213,3 +216,51 @@ def test_the_compiled_candidates_read_equals_the_orm_read(user):
 
     assert _unowned_active_rewards(user_id=user.pk) == expected
     assert [c.id for c in expected] == ["open_a", "open_b"]
+
+
+@pytest.mark.parametrize("events", [0, 1, 3])
+def test_the_whole_write_is_one_statement_on_postgresql_and_writes_what_the_parts_would(
+    user, events
+):
+    after = rules.State(**{**STATE.__dict__, "loyalty": 7, "last_checkin_date": NOON.date()})
+    ledger = statements.ledger_rows(
+        user_id=user.pk,
+        entries=[
+            statements.LedgerRow(
+                kind=LedgerEntry.Kind.ADMIN_GRANT,
+                ref="r",
+                reason="why",
+                deltas=rules.Deltas(loyalty=-1227),
+                state_after={"loyalty": 7},
+            )
+        ],
+        now=NOON,
+    )
+    event_rows = statements.Rows(
+        Event,
+        ("id", "user", "type", "created_at", "data"),
+        [
+            [uuid.UUID(int=i + 1), user.pk, EventType.TOOL_USED, NOON, {"n": i}]
+            for i in range(events)
+        ],
+    )
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        statements.write_change(
+            user_id=user.pk, state=after, now=NOON, inserts=[ledger, event_rows]
+        )
+
+    writes = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    expected = 1 if connection.vendor == "postgresql" else 2 + bool(events)
+    assert len(writes) == expected, writes
+    assert UserState.objects.get(user_id=user.pk).as_rules_state() == after
+    assert LedgerEntry.objects.filter(user_id=user.pk, ref="r").count() == 1
+    assert sorted(
+        Event.objects.filter(user_id=user.pk).values_list("data", flat=True), key=str
+    ) == [{"n": i} for i in range(events)]
+
+
+def test_the_whole_write_refuses_a_vanished_state_row(user):
+    UserState.objects.filter(user_id=user.pk).delete()
+    with pytest.raises(RuntimeError, match="vanished"), transaction.atomic():
+        statements.write_change(user_id=user.pk, state=STATE, now=NOON, inserts=[])

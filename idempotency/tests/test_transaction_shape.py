@@ -15,7 +15,12 @@ STATES = "engagement_userstate"
 
 
 def position(sql: list[str], *, table: str, verb: str, last: bool = False) -> int:
-    found = [i for i, s in enumerate(sql) if table in s and s.lstrip().upper().startswith(verb)]
+    # On PostgreSQL the state update is a CTE of the change's one write.
+    def is_verb(s: str) -> bool:
+        s = s.lstrip().upper()
+        return s.startswith(verb) or (s.startswith("WITH") and f"({verb} " in s)
+
+    found = [i for i, s in enumerate(sql) if table in s and is_verb(s)]
     assert found, f"no {verb} on {table} in:\n" + "\n".join(sql)
     return found[-1] if last else found[0]
 

@@ -379,8 +379,10 @@ def test_query_counts_of_the_writes(user, auth_client, grant):
 
     # Each: the lock (with the time zone), the reward or tool with the user's
     # holding, one write of it, the rewards not owned yet (read after the lock),
-    # the events (one insert), the state update, the ledger.
-    assert counts == {"claim": 7, "buy": 7, "use": 7}
+    # then the state update, the ledger and the events: one statement on
+    # PostgreSQL (engagement.statements.write_change), three elsewhere.
+    each = 5 if connection.vendor == "postgresql" else 7
+    assert counts == {"claim": each, "buy": each, "use": each}
 
 
 def test_schema_declares_every_rewards_response(api_client):
