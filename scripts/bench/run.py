@@ -300,6 +300,13 @@ def main() -> int:
         help="past check-ins per user",
     )
 
+    parser.add_argument(
+        "--webhook-endpoint",
+        action="store_true",
+        help="subscribe one webhook endpoint to every event type, so each change also "
+        "enqueues its fan-out task (no worker runs: only the hot path's cost is measured)",
+    )
+
     args = parser.parse_args()
 
     for tool in ("wrk", "pgbench", "psql"):
@@ -343,6 +350,15 @@ def main() -> int:
     create_users(max(args.population, args.users), args.history_days)
     print(f"   populated in {time.monotonic() - started:.0f} s")
     tokens = access_tokens(args.users)
+    if args.webhook_endpoint:
+        from django.utils import timezone
+
+        from webhooks.services import endpoint_create
+
+        endpoint_create(
+            url="https://hooks.example.invalid/bench", event_types=[], now=timezone.now()
+        )
+        print("   one webhook endpoint subscribed to every event type")
     checkin_tokens, read_tokens = tokens[:-1000], tokens[-1000:]
     (work / "checkin.tokens").write_text("\n".join(checkin_tokens) + "\n")
     (work / "read.tokens").write_text("\n".join(read_tokens) + "\n")
