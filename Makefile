@@ -34,11 +34,12 @@ migrate: install .env
 
 # The production server (granian) with auto-reload, not runserver: runserver
 # has a listen backlog of 10 and one thread per connection, so a burst of
-# parallel clients gets connection resets. See docs/OPERATIONS.md.
+# parallel clients gets connection resets. See docs/OPERATIONS.md. Beside it,
+# one task worker and the scheduler (bin/dev).
 run: migrate
 	$(BIN)/python manage.py seed_catalog
 	PY_BIN=$(abspath $(BIN)) BIND=127.0.0.1 PORT=$(PORT) WEB_CONCURRENCY=1 \
-	  WEB_THREADS=$${WEB_THREADS:-4} WEB_RELOAD=1 WEB_LOG_LEVEL=info bin/serve
+	  WEB_THREADS=$${WEB_THREADS:-4} WEB_RELOAD=1 WEB_LOG_LEVEL=info bin/dev
 
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

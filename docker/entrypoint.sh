@@ -4,6 +4,8 @@
 # (exec, so that it receives SIGTERM and drains in-flight requests).
 #   RUN_MIGRATIONS=0        skip migrate/seed (e.g. when a release job does them)
 #   DB_WAIT_SECONDS         how long to wait for the database (default 60)
+# With arguments, it runs that manage.py command instead of the server (the
+# worker and scheduler services of docker-compose.yml).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -13,4 +15,7 @@ if [ "${RUN_MIGRATIONS:-1}" = "1" ]; then
   python manage.py release
 fi
 
+if [ "$#" -gt 0 ]; then
+  exec python manage.py "$@"
+fi
 exec bin/serve
