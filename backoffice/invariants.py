@@ -1,8 +1,9 @@
 """Every invariant between a state row, its ledger, its check-ins and its
-events, checked for all users in batches: six aggregate queries per batch of
+events, checked for all users in batches: seven aggregate queries per batch of
 users (the state rows, the ledger sums, the check-in aggregates, the last
-check-in's streak, the check-in ledger entries and the check-in events), each
-served by a per-user index, never a query per user.
+check-in's streak, the ledger entries by kind and ref, the level-ups, the
+events by type and ref), each served by a per-user index, never a query per
+user.
 
 For every user with a state row:
 - ledger replay: initial state + the sum of the ledger's deltas == the row;
@@ -10,18 +11,25 @@ For every user with a state row:
 - ``last_checkin_date`` == the latest check-in's date;
 - ``streak`` == the streak the latest check-in reached (0 without check-ins);
 - ``longest_streak`` == the highest streak of any check-in (0 without);
-- events: one ``checkin.created`` event per ``checkin`` ledger entry (both are
-  written by the same state change, so their counts agree exactly).
+- events: the ledger and the events tell the same story, entry by entry: each
+  ``checkin`` entry has its ``checkin.created`` event for the same date, each
+  freeze, claim, purchase and use its event for the same date, reward or tool,
+  and each entry that raised the level its ``level.up`` (both are written by
+  the same state change, so they agree exactly; a difference names the dates
+  or ids on each side).
 And no user has ledger entries or check-ins without a state row.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 
 from checkins.models import CheckIn
 from engagement import rules
@@ -52,30 +60,70 @@ def _ledger_sums(low, high) -> dict:
     return {row["user_id"]: row for row in rows}
 
 
-def _checkin_event_counts(low, high) -> dict:
-    """Per user: (``checkin`` ledger entries, ``checkin.created`` events)."""
+_Kind = LedgerEntry.Kind
+_Type = Event.Type
+# A ledger kind, the event its change writes, and the data key that holds the entry's ref.
+LEDGER_EVENTS = {
+    _Kind.CHECKIN: (_Type.CHECKIN_CREATED, "date"),
+    _Kind.FREEZE_USED: (_Type.STREAK_FREEZE_CONSUMED, "date"),
+    _Kind.REWARD_CLAIM: (_Type.REWARD_CLAIMED, "reward_id"),
+    _Kind.TOOL_BUY: (_Type.TOOL_PURCHASED, "tool_id"),
+    _Kind.TOOL_USE: (_Type.TOOL_USED, "tool_id"),
+}
+LEVEL_UP = (_Type.LEVEL_UP.value, "")
+
+Story = Counter[tuple[str, str]]  # (event type, date or id) -> how many
+
+
+def _ledger_and_event_stories(low, high) -> dict[uuid.UUID, tuple[Story, Story]]:
+    """Per user: what the ledger says the events should be, and what they are."""
+    stories: dict[uuid.UUID, tuple[Story, Story]] = defaultdict(lambda: (Counter(), Counter()))
+    in_batch = {"user_id__gte": low, "user_id__lte": high}
     entries = (
-        LedgerEntry.objects.filter(
-            user_id__gte=low, user_id__lte=high, kind=LedgerEntry.Kind.CHECKIN
-        )
+        LedgerEntry.objects.filter(**in_batch, kind__in=list(LEDGER_EVENTS))
+        .values_list("user_id", "kind", "ref")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for user_id, kind, ref, n in entries:
+        stories[user_id][0][(LEDGER_EVENTS[kind][0].value, ref)] += n
+    level_ups = (
+        LedgerEntry.objects.filter(**in_batch, level__gt=0)
         .values("user_id")
         .annotate(n=Count("id"))
         .order_by()
         .values_list("user_id", "n")
     )
+    for user_id, n in level_ups:
+        stories[user_id][0][LEVEL_UP] += n
+    keys = {event_type: key for event_type, key in LEDGER_EVENTS.values()}
     events = (
-        Event.objects.filter(user_id__gte=low, user_id__lte=high, type=Event.Type.CHECKIN_CREATED)
-        .values("user_id")
+        Event.objects.filter(**in_batch, type__in=[*keys, _Type.LEVEL_UP])
+        .annotate(ref=Coalesce(*(KT(f"data__{key}") for key in sorted(set(keys.values())))))
+        .values_list("user_id", "type", "ref")
         .annotate(n=Count("id"))
         .order_by()
-        .values_list("user_id", "n")
     )
-    counts: dict = {}
-    for user_id, n in entries:
-        counts[user_id] = (n, 0)
-    for user_id, n in events:
-        counts[user_id] = (counts.get(user_id, (0, 0))[0], n)
-    return counts
+    for user_id, event_type, ref, n in events:
+        key = LEVEL_UP if event_type == _Type.LEVEL_UP else (event_type, ref or "")
+        stories[user_id][1][key] += n
+    return stories
+
+
+def _story_difference(expected: Story, actual: Story) -> str:
+    def listed(story: Story) -> str:
+        return ", ".join(
+            f"{event_type} {ref}".rstrip() + (f" (x{n})" if n > 1 else "")
+            for (event_type, ref), n in sorted(story.items())
+        )
+
+    missing, extra = expected - actual, actual - expected
+    parts = []
+    if missing:
+        parts.append(f"ledger entries without their event: {listed(missing)}")
+    if extra:
+        parts.append(f"events without their ledger entry: {listed(extra)}")
+    return "; ".join(parts)
 
 
 def _checkin_aggregates(low, high) -> dict:
@@ -101,7 +149,7 @@ def _user_violations(
     sums: dict,
     checkins: dict | None,
     last_streak: int | None,
-    checkin_events: tuple[int, int] = (0, 0),
+    stories: tuple[Story, Story] | None = None,
 ):
     def violation(field: str, problem: str) -> Violation:
         return Violation(state["user_id"], state["user__email"], field, problem)
@@ -130,12 +178,8 @@ def _user_violations(
             "longest_streak",
             f"state has {state['longest_streak']}, the highest check-in streak is {longest}",
         )
-    entries, events = checkin_events
-    if entries != events:
-        yield violation(
-            "events",
-            f"{entries} check-in ledger entries, {events} checkin.created events",
-        )
+    if stories is not None and stories[0] != stories[1]:
+        yield violation("events", _story_difference(*stories))
 
 
 def invariant_violations(
@@ -156,7 +200,7 @@ def invariant_violations(
         sums = _ledger_sums(low, high)
         checkins = _checkin_aggregates(low, high)
         last_streaks = _last_checkin_streaks(low, high)
-        checkin_events = _checkin_event_counts(low, high)
+        stories = _ledger_and_event_stories(low, high)
         for state in states:
             user_id = state["user_id"]
             yield from _user_violations(
@@ -164,7 +208,7 @@ def invariant_violations(
                 sums.get(user_id, {}),
                 checkins.get(user_id),
                 last_streaks.get(user_id),
-                checkin_events.get(user_id, (0, 0)),
+                stories.get(user_id),
             )
         after = high
         if on_batch:

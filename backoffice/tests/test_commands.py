@@ -113,9 +113,9 @@ def test_verify_invariants_queries_per_batch_not_per_user(
         checkin_days(user, 2)
 
     # a count for the progress bar; per batch: states, ledger sums, check-in
-    # aggregates, last streaks, check-in ledger entries and check-in events;
-    # the empty batch that ends; users without a state
-    with django_assert_num_queries(1 + 6 * batches + 1 + 1):
+    # aggregates, last streaks, ledger entries by kind and ref, level-ups, events
+    # by type and ref; the empty batch that ends; users without a state
+    with django_assert_num_queries(1 + 7 * batches + 1 + 1):
         run("verify_invariants", "--batch-size", str(batch_size))
 
 

@@ -196,16 +196,59 @@ def test_the_feed_needs_a_token(api_client):
     assert api_client.get("/api/v1/events").status_code == 401
 
 
-def test_verify_invariants_catches_a_deleted_event(user):
+def test_verify_invariants_names_the_date_of_a_deleted_event(user):
     checkin_days(user, 2)
     call_command("verify_invariants", "--no-progress", stdout=io.StringIO())
 
-    Event.objects.filter(user_id=user.pk, type="checkin.created").earliest("created_at").delete()
+    first = Event.objects.filter(user_id=user.pk, type="checkin.created").earliest("created_at")
+    first.delete()
     out = io.StringIO()
     with pytest.raises(CommandError):
         call_command("verify_invariants", "--no-progress", stdout=out)
 
-    assert "events: 2 check-in ledger entries, 1 checkin.created events" in out.getvalue()
+    assert (
+        f"events: ledger entries without their event: checkin.created {first.data['date']}"
+        in out.getvalue()
+    )
+
+
+def test_verify_invariants_catches_an_event_moved_to_another_date(user):
+    """Counts alone would agree: the check is date by date."""
+    checkin_days(user, 2)
+    event = Event.objects.filter(user_id=user.pk, type="checkin.created").latest("created_at")
+    real = event.data["date"]
+    event.data = {**event.data, "date": "1999-01-01"}
+    event.save()
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("verify_invariants", "--no-progress", stdout=out)
+
+    assert f"ledger entries without their event: checkin.created {real}" in out.getvalue()
+    assert "events without their ledger entry: checkin.created 1999-01-01" in out.getvalue()
+
+
+def test_verify_invariants_holds_for_every_kind_of_change(user):
+    RewardFactory(id="streak_2", threshold=2)
+    ToolFactory(id="tea", price=5)
+    checkin_days(user, 2)
+    later = T0 + dt.timedelta(days=4)
+    checkin_create(user_id=user.pk, now=later)  # the streak is lost
+    state_grant(user, loyalty=50, freezes=1, now=later)
+    reward_claim(user_id=user.pk, reward_id="streak_2", now=later)
+    tool_buy(user_id=user.pk, tool_id="tea", now=later)
+    tool_use(user_id=user.pk, tool_id="tea", now=later)
+    checkin_create(user_id=user.pk, now=later + dt.timedelta(days=2))  # a freeze bridges a day
+    assert {t for t, _ in events_of(user)} >= {
+        "reward.claimed",
+        "tool.purchased",
+        "tool.used",
+        "streak.freeze_consumed",
+        "streak.lost",
+    }
+
+    out = io.StringIO()
+    call_command("verify_invariants", "--no-progress", stdout=out)
+    assert "every invariant holds" in out.getvalue()
 
 
 def test_held_tool_use_over_http_writes_its_event(user):
