@@ -224,22 +224,35 @@ def checkin_transaction_sql(user_index: int) -> str:
     with CaptureQueriesContext(connection) as captured:
         result = checkin_create(user_id=user.pk, now=timezone.now())
     user_id = bench_user_id(user_index)
+    user_sql = "lpad(to_hex(:uid), 32, '0')::uuid"
     user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
-    any_uuid_literal = re.compile(r"'[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}'::uuid")
+    uuid_text = r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+    uuid_array = re.compile(rf"'\{{((?:{uuid_text})(?:,(?:{uuid_text}))*)\}}'::uuid\[\]")
+    uuid_literal = re.compile(rf"'(?:{uuid_text})'::uuid")
+
+    def fresh_ids(match: re.Match) -> str:
+        # The user's own id stays the user; every other id (events, the task
+        # row) is made per call by the app: a fresh one per transaction.
+        items = [
+            user_sql if uuid.UUID(item) == user_id else "gen_random_uuid()"
+            for item in match.group(1).split(",")
+        ]
+        return f"ARRAY[{', '.join(items)}]::uuid[]"
+
     statements = []
     for query in captured.captured_queries:
         sql = query["sql"]
         if sql in ("BEGIN", "COMMIT"):
             continue  # the script's own BEGIN/COMMIT below
-        sql = user_literal.sub("lpad(to_hex(:uid), 32, '0')::uuid", sql)
+        if "webhooks_webhookendpoint" in sql:
+            continue  # the subscriptions, read once every few seconds per process
+        sql = user_literal.sub(user_sql, sql)
         sql = date_literal.sub("('2000-01-01'::date + :day)", sql)
+        sql = uuid_array.sub(fresh_ids, sql)
+        sql = uuid_literal.sub("gen_random_uuid()", sql)
         if sql.startswith('INSERT INTO "checkins_checkin"'):
             sql = sql.replace(" RETURNING", " ON CONFLICT DO NOTHING RETURNING")
-        if sql.startswith('INSERT INTO "events_event"'):
-            # Event ids are made per call: a fresh one per transaction, as the app does.
-            sql = any_uuid_literal.sub("gen_random_uuid()", sql)
-            sql = sql.rstrip(";") + " ON CONFLICT DO NOTHING"
         statements.append(sql)
     if ":uid" not in " ".join(statements):
         raise SystemExit("could not find the user id in the captured SQL")
