@@ -4,6 +4,8 @@ deliveries, tasks waiting and the oldest wait, in three queries."""
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -67,3 +69,23 @@ def test_the_dashboard_shows_the_queue(client):
     assert 'id="pending-deliveries"' in page
     assert 'id="tasks-waiting">1<' in page
     assert 'id="oldest-task-wait">3 min<' in page
+
+
+def test_the_task_list_is_read_only_and_never_counts_the_whole_table(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    waiting_task(enqueued_at=timezone.now())
+    changelist = reverse("admin:django_tasks_database_dbtaskresult_changelist")
+
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(changelist, {"status__exact": "READY"})
+
+    assert page.status_code == 200
+    assert len(page.context["cl"].result_list) == 1
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts
+    assert all("LIMIT" in q.upper() for q in counts), counts
+    task = DBTaskResult.objects.get()
+    assert client.get(reverse("admin:django_tasks_database_dbtaskresult_add")).status_code == 403
+    detail = client.get(reverse("admin:django_tasks_database_dbtaskresult_change", args=[task.pk]))
+    assert detail.status_code == 200
+    assert 'name="_save"' not in detail.content.decode()
