@@ -5,7 +5,10 @@ the grant services (locked, through the rules, in the ledger with a reason);
 accounts are deleted only by the erase action (``privacy``, with a reason).
 
 This page composes every app's per-user view (their inlines and the state
-table), so it lives here, above the apps, rather than in ``users``."""
+table), so it lives here, above the apps, rather than in ``users``.
+
+The task queue's results (``django_tasks_db``'s own admin, read-only) get the
+big tables' capped count: finished tasks stay until pruned."""
 
 import uuid
 
@@ -14,6 +17,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django_tasks_db.admin import DBTaskResultAdmin
+from django_tasks_db.models import DBTaskResult
 
 from backoffice.admin_actions import STATE_ACTIONS, StateActionsMixin
 from backoffice.erase_action import EraseActionMixin, erase_users
@@ -120,3 +125,11 @@ class UserAdmin(StateActionsMixin, EraseActionMixin, BigTableAdminMixin, DjangoU
             '<a href="{}?user={}">{}</a>',
             ((reverse(name), user.pk, label) for label, name in HISTORY_LISTS),
         ) or format_html("")
+
+
+admin.site.unregister(DBTaskResult)
+
+
+@admin.register(DBTaskResult)
+class TaskResultAdmin(BigTableAdminMixin, DBTaskResultAdmin):
+    pass

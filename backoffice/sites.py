@@ -1,7 +1,8 @@
 """The admin site: Django's, with the staff dashboard.
 
-The dashboard is served by the site itself (wrapped in ``admin_view``: staff
-only, login redirect) at ``/admin/dashboard/`` and linked from the admin index.
+The dashboard (with the webhook queue's health) is served by the site itself
+(wrapped in ``admin_view``: staff only, login redirect) at ``/admin/dashboard/``
+and linked from the admin index.
 """
 
 from django.contrib import admin
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from backoffice.charts import bar_chart, column_chart, funnel_chart
 from backoffice.dashboard import dashboard_data
+from backoffice.queue_health import queue_health
 
 
 class EngagementAdminSite(admin.AdminSite):
@@ -48,5 +50,6 @@ class EngagementAdminSite(admin.AdminSite):
             "subtitle": f"{data.start:%b %d} - {data.end:%b %d, %Y}",
             "data": data,
             "charts": charts,
+            "queue": queue_health(now=timezone.now()),
         }
         return TemplateResponse(request, "admin/backoffice/dashboard.html", context)
