@@ -78,7 +78,7 @@ def create_users(count: int, history_days: int) -> None:
     ``history_days + 1`` days ago (so today's check-in starts a new streak).
 
     One template user checks in through the real service; its rows (user,
-    state, check-ins, ledger, rewards) are then copied for every user with
+    state, check-ins, ledger, events, rewards) are then copied for every user with
     INSERT ... SELECT, so a million users take minutes, not hours, and every
     invariant holds for them as it does for the template.
     """
@@ -119,6 +119,11 @@ def create_users(count: int, history_days: int) -> None:
                    longest_streak, total_checkins, streak_freezes, state_after, reason, created_at
             FROM engagement_ledgerentry, generate_series(%(lo)s, %(hi)s) i
             WHERE user_id = %(template)s ORDER BY i, id""",
+        f"""INSERT INTO events_event (id, user_id, type, created_at, data)
+            SELECT gen_random_uuid(), {new_id}, type, created_at,
+                   jsonb_set(data, '{{user_id}}', to_jsonb({new_id}::text))
+            FROM events_event, generate_series(%(lo)s, %(hi)s) i
+            WHERE user_id = %(template)s""",
         f"""INSERT INTO rewards_userreward (user_id, reward_id, unlocked_at, claimed_at)
             SELECT {new_id}, reward_id, unlocked_at, claimed_at
             FROM rewards_userreward, generate_series(%(lo)s, %(hi)s) i
