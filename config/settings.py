@@ -330,9 +330,12 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # an hour because some zones are offset by :30 or :45.
 SCHEDULE = {
     "webhook-sweep": {"task": "webhooks.tasks.sweep", "every": 60},
+    "streak-reminders": {"task": "events.tasks.streak_tick", "every": 15 * 60},
 }
 # `streak.at_risk` goes out at this local hour in each user's own zone.
 REMINDER_LOCAL_HOUR = env.int("REMINDER_LOCAL_HOUR", default=20)
+if not 0 <= REMINDER_LOCAL_HOUR <= 23:
+    raise ImproperlyConfigured("REMINDER_LOCAL_HOUR must be an hour of the day, 0 to 23.")
 # Hosts a webhook may target over plain http or at a private, loopback or
 # link-local address (e.g. "localhost", "127.0.0.1", "receiver.internal").
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])

@@ -15,6 +15,12 @@ class UserState(models.Model):
 
     Only services change it, always under ``select_for_update`` of this row and
     always together with a :class:`LedgerEntry`.
+
+    Two columns are not engagement state but markers of notifications already
+    sent by the periodic streak jobs (``events.streaks``): they are no
+    ``rules.State`` field, no rule reads them and no ledger entry records them
+    (the ledger replays the state; a marker changes no number of it). They are
+    written under the same row lock, in the transaction that writes the event.
     """
 
     user = models.OneToOneField(
@@ -32,6 +38,16 @@ class UserState(models.Model):
     total_checkins = models.IntegerField(default=rules.INITIAL_STATE.total_checkins)
     streak_freezes = models.IntegerField(default=rules.INITIAL_STATE.streak_freezes)
     last_checkin_date = models.DateField(null=True, blank=True)
+    at_risk_notified_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Local date the last streak.at_risk reminder went out (at most one a day).",
+    )
+    loss_reported_for = models.DateField(
+        null=True,
+        blank=True,
+        help_text="last_checkin_date of the streak whose streak.lost was reported (once a loss).",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

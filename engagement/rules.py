@@ -265,3 +265,20 @@ def streak_status(state: State, today: dt.date) -> StreakStatus:
     if state.streak > 0 and gap <= state.streak_freezes:
         return "at_risk"
     return "broken"
+
+
+def streak_lost_on(state: State) -> dt.date | None:
+    """The local date at whose end the streak is lost unless a check-in came:
+    the first missed day the freezes held cannot cover (the last check-in,
+    then one day per freeze, then this one). None without a streak."""
+    last = state.last_checkin_date
+    if last is None or state.streak == 0:
+        return None
+    return last + dt.timedelta(days=state.streak_freezes + 1)
+
+
+def streak_lost(state: State, today: dt.date) -> bool:
+    """Whether the streak was lost before ``today`` began: a local day ended
+    without a check-in the freezes could cover, and no check-in came since."""
+    lost_on = streak_lost_on(state)
+    return lost_on is not None and lost_on < today

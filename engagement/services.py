@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from engagement import rules, statements
 from engagement.errors import AccountUnavailable
@@ -80,6 +81,70 @@ def state_lock(*, user_id: uuid.UUID, include_inactive: bool = False) -> LockedU
     # The user's row is read by the lock anyway: a token revoked since it was
     # issued (password change, sign-out everywhere) is refused here, at no cost.
     check_token_version(locked.token_version)
+    return locked
+
+
+@dataclass(frozen=True)
+class LockedState:
+    """A state row locked by :func:`states_lock`, with its user's zone and
+    active flag and the notification markers (``events.streaks``)."""
+
+    user_id: uuid.UUID
+    timezone: str
+    is_active: bool
+    state: rules.State
+    at_risk_notified_on: dt.date | None
+    loss_reported_for: dt.date | None
+
+
+_BATCH_LOCK_COLUMNS = (
+    "user_id",
+    *statements.STATE_COLUMNS,
+    "at_risk_notified_on",
+    "loss_reported_for",
+    "user__timezone",
+    "user__is_active",
+)
+
+
+def states_lock(*, user_ids: Sequence[uuid.UUID], condition: Q | None = None) -> list[LockedState]:
+    """Lock the state rows of many users for the rest of the current
+    transaction, in ``user_id`` order, and return them in that order. With a
+    ``condition``, only the rows that meet it are locked and returned (users
+    without a state row are left out anyway).
+
+    For batch jobs (the periodic streak jobs), which must lock many users at
+    once. Every other write locks one user's row (:func:`state_lock`); a batch
+    takes its rows in one statement, always in ascending ``user_id``
+    (PostgreSQL locks the rows of ``SELECT ... ORDER BY ... FOR UPDATE`` in
+    the order it returns them). Two batches over the same users (two
+    schedulers, a repeated tick) therefore queue behind each other instead of
+    deadlocking, and a single-user write, which holds at most its own state
+    row when it waits, cannot close a cycle with a batch. A row that another
+    transaction changed while this statement waited for it is checked against
+    ``condition`` again as it is now (READ COMMITTED), so a batch never acts
+    on a row a check-in changed meanwhile. No token is checked: no caller is
+    involved. On SQLite the IMMEDIATE transaction holds the write lock."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("states_lock() must run inside transaction.atomic().")
+    query = UserState.objects.filter(user_id__in=user_ids).order_by("user_id")
+    if condition is not None:
+        query = query.filter(condition)
+    if transaction.get_connection().features.has_select_for_update_of:
+        query = query.select_for_update(of=("self",))
+    locked = []
+    for user_id, *values in query.values_list(*_BATCH_LOCK_COLUMNS):
+        *state_values, at_risk_notified_on, loss_reported_for, timezone_name, is_active = values
+        locked.append(
+            LockedState(
+                user_id=user_id,
+                timezone=timezone_name,
+                is_active=bool(is_active),
+                state=rules.State(**dict(zip(statements.STATE_COLUMNS, state_values, strict=True))),
+                at_risk_notified_on=at_risk_notified_on,
+                loss_reported_for=loss_reported_for,
+            )
+        )
     return locked
 
 

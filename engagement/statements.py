@@ -49,6 +49,10 @@ class LockedUser:
     is_active: bool
     token_version: int
     state: rules.State
+    # The ``last_checkin_date`` of the streak whose ``streak.lost`` the
+    # periodic job already reported (``events.streaks``): a check-in that
+    # resets that streak does not report it again. Read here, under the lock.
+    loss_reported_for: dt.date | None
 
 
 def db_user_id(user_id: uuid.UUID | str) -> Any:
@@ -75,13 +79,19 @@ def _fields_of(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
 
 # --- The lock ----------------------------------------------------------------------
 _LOCK_USER_COLUMNS = ("timezone", "is_active", "token_version")
-_LOCK_COLUMNS = (*STATE_COLUMNS, *(f"user__{name}" for name in _LOCK_USER_COLUMNS))
+_LOCK_MARKER_COLUMNS = ("loss_reported_for",)
+_LOCK_COLUMNS = (
+    *STATE_COLUMNS,
+    *_LOCK_MARKER_COLUMNS,
+    *(f"user__{name}" for name in _LOCK_USER_COLUMNS),
+)
 
 
 @cache
 def _lock_read_fields() -> list[Field]:
     return [
         *_fields(UserState, STATE_COLUMNS),
+        *_fields(UserState, _LOCK_MARKER_COLUMNS),
         *_fields(get_user_model(), _LOCK_USER_COLUMNS),
     ]
 
@@ -115,13 +125,14 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
     if found is None:
         return None
     values = values_from_db(_lock_read_fields(), found)
-    *state_values, timezone_name, is_active, token_version = values
+    *state_values, loss_reported_for, timezone_name, is_active, token_version = values
     return LockedUser(
         user_id=user_id,
         timezone=timezone_name,
         is_active=bool(is_active),
         token_version=token_version,
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
+        loss_reported_for=loss_reported_for,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
-from engagement import statements
+from engagement import rules, statements
 from engagement.models import LedgerEntry
 from engagement.services import LedgerStep, StateChange
 from events.models import Event, EventType
@@ -43,14 +43,33 @@ def event_ids(now: dt.datetime, count: int) -> list[uuid.UUID]:
     ]
 
 
-def _step_events(step: LedgerStep, *, auto_claimed: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+def streak_lost_data(state: rules.State) -> dict[str, Any]:
+    """``streak.lost``'s data, the same whoever reports the loss (the periodic
+    job or the check-in that resets the streak): the local date the streak was
+    lost (the first missed day the freezes could not cover), its length and
+    its last check-in."""
+    lost_on, last = rules.streak_lost_on(state), state.last_checkin_date
+    if lost_on is None or last is None:
+        raise ValueError("a state without a streak has nothing to lose")
+    return {
+        "date": lost_on.isoformat(),
+        "lost_streak": state.streak,
+        "last_checkin_date": last.isoformat(),
+    }
+
+
+def _step_events(
+    step: LedgerStep, *, auto_claimed: bool, loss_reported_for: dt.date | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     before, after = step.transition.before, step.transition.after
     if step.kind == _Kind.CHECKIN:
         yield EventType.CHECKIN_CREATED, {"date": step.ref, "streak": after.streak}
         if after.streak > 1:
             yield EventType.STREAK_EXTENDED, {"date": step.ref, "streak": after.streak}
-        elif before.streak > 0:
-            yield EventType.STREAK_LOST, {"date": step.ref, "lost_streak": before.streak}
+        elif rules.streak_lost_on(before) and loss_reported_for != before.last_checkin_date:
+            # Unless the periodic job (events.streaks) reported it already: it
+            # marks the state row, read by the same lock as this change.
+            yield EventType.STREAK_LOST, streak_lost_data(before)
     elif step.kind == _Kind.FREEZE_USED:
         yield (
             EventType.STREAK_FREEZE_CONSUMED,
@@ -86,7 +105,11 @@ def change_events(change: StateChange) -> list[tuple[str, dict[str, Any]]]:
     events: list[tuple[str, dict[str, Any]]] = []
     for step in change.steps:
         if not is_auto_claim(step):
-            events.extend(_step_events(step, auto_claimed=False))
+            events.extend(
+                _step_events(
+                    step, auto_claimed=False, loss_reported_for=change.locked.loss_reported_for
+                )
+            )
     for u in unlocked:
         events.append(
             (

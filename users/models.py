@@ -68,6 +68,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
+        indexes = [
+            # The streak jobs select the users of the zones at a given local
+            # hour (events.streaks): a tick reads only those users.
+            models.Index(fields=["timezone"], name="users_user_timezone_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Lower("email"),

@@ -24,6 +24,8 @@ from engagement.rules import (
     checkin,
     loyalty_multiplier,
     multiply_loyalty,
+    streak_lost,
+    streak_lost_on,
     streak_status,
 )
 
@@ -433,6 +435,25 @@ def test_checkin_fatigue_stays_at_100():
     assert checkin(State(fatigue=100), D).after.fatigue == 100
 
 
+# --- streak_lost_on -------------------------------------------------------------------
+
+
+def test_no_streak_is_never_lost():
+    assert streak_lost_on(INITIAL_STATE) is None
+    assert not streak_lost(INITIAL_STATE, D + days(30))
+
+
+@pytest.mark.parametrize(("freezes", "lost_on"), [(0, D + days(1)), (2, D + days(3))])
+def test_a_streak_is_lost_on_the_first_day_the_freezes_cannot_cover(freezes, lost_on):
+    given_state = State(
+        streak=4, longest_streak=4, total_checkins=4, streak_freezes=freezes, last_checkin_date=D
+    )
+
+    assert streak_lost_on(given_state) == lost_on
+    assert not streak_lost(given_state, lost_on)  # that day is not over yet
+    assert streak_lost(given_state, lost_on + days(1))
+
+
 # --- streak_status --------------------------------------------------------------------
 
 
@@ -684,3 +705,16 @@ def test_streak_status_predicts_what_a_checkin_would_do(ops, ahead):
     status = streak_status(given_state, today)
     extends = checkin(given_state, today).after.streak == given_state.streak + 1
     assert status == ("at_risk" if extends else "broken")
+
+
+@no_deadline
+@given(operations, st.integers(1, 6))
+def test_a_streak_is_lost_exactly_when_a_checkin_would_start_a_new_one(ops, ahead):
+    given_state, _, _ = run([*ops, ("checkin", 1)])
+    last = given_state.last_checkin_date
+    assert last is not None
+    today = last + days(ahead)
+
+    resets = checkin(given_state, today).after.streak == 1
+    assert streak_lost(given_state, today) == resets
+    assert streak_lost(given_state, today) == (streak_status(given_state, today) == "broken")

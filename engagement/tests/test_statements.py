@@ -61,9 +61,21 @@ def test_the_lock_reads_what_the_orm_reads(user):
         is_active=row.user.is_active,
         token_version=row.user.token_version,
         state=row.as_rules_state(),
+        loss_reported_for=row.loss_reported_for,
     )
     assert locked.state == STATE
     assert locked.token_version == 7
+    assert locked.loss_reported_for is None
+
+
+def test_the_lock_reads_the_loss_marker(user):
+    UserState.objects.filter(user_id=user.pk).update(loss_reported_for=dt.date(2026, 6, 30))
+
+    with transaction.atomic():
+        locked = statements.select_state_for_update(user_id=user.pk)
+
+    assert locked is not None
+    assert locked.loss_reported_for == dt.date(2026, 6, 30)
 
 
 def test_the_lock_compiles_from_the_orm_and_locks_only_the_state_row():
