@@ -46,7 +46,13 @@ def checkin_create(*, user_id: uuid.UUID, now: dt.datetime) -> CheckinResult:
     with state_change(user_id=user_id, now=now) as change:
         today = change.today  # the time zone is read under the lock
         try:
-            plan = rules.checkin(change.current, today, limits())
+            plan = rules.checkin(
+                change.current,
+                today,
+                limits(),
+                loss_reported=change.locked.loss_reported_for is not None
+                and change.locked.loss_reported_for == change.current.last_checkin_date,
+            )
         except rules.AlreadyCheckedInRule:
             raise AlreadyCheckedIn() from None
         ref = today.isoformat()

@@ -206,9 +206,15 @@ class CheckinPlan:
         return self.checkin_step.after
 
 
-def checkin(state: State, today: dt.date, limits: Limits = DEFAULT_LIMITS) -> CheckinPlan:
+def checkin(
+    state: State, today: dt.date, limits: Limits = DEFAULT_LIMITS, *, loss_reported: bool = False
+) -> CheckinPlan:
     """Check in on ``today`` (the user's local date). Raises
-    :class:`AlreadyCheckedInRule` when ``today`` is not after the last check-in."""
+    :class:`AlreadyCheckedInRule` when ``today`` is not after the last check-in.
+
+    ``loss_reported``: ``streak.lost`` was already announced for this streak
+    (the periodic job found a local day that ended uncovered). That loss is
+    final: freezes granted or bought since cannot bridge it back."""
     last = state.last_checkin_date
     if last is not None and last >= today:
         raise AlreadyCheckedInRule(today)
@@ -220,7 +226,7 @@ def checkin(state: State, today: dt.date, limits: Limits = DEFAULT_LIMITS) -> Ch
         gap = (today - last).days - 1
         if gap == 0:
             streak = state.streak + 1
-        elif 1 <= gap <= state.streak_freezes:
+        elif 1 <= gap <= state.streak_freezes and not loss_reported:
             freezes_used = gap
             streak = state.streak + 1
         else:

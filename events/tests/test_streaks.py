@@ -462,3 +462,27 @@ def test_the_scheduler_enqueues_the_tick_every_quarter_hour():
     assert "streak-reminders" in [job.name for job in enqueued]
     row = DBTaskResult.objects.get(task_path="events.tasks.streak_tick")
     assert row.args_kwargs["kwargs"] == {"slot": "2026-03-02T20:00:00+00:00"}
+
+
+def test_a_reported_loss_is_final_even_with_freezes_granted_since():
+    """The job announced the loss: a freeze granted afterwards cannot bridge
+    the gap back, or the feed would say "lost" and the streak go on."""
+    user = streaker(last=MAR_1, freezes=0)
+    streaks.streak_tick(now=utc(2026, 3, 3, 0))
+    UserState.objects.filter(user=user).update(streak_freezes=2)  # e.g. bought since
+
+    checkin_create(user_id=user.pk, now=utc(2026, 3, 3, 9))
+
+    state = UserState.objects.get(user=user)
+    assert (state.streak, state.streak_freezes) == (1, 2)  # lost, and no freeze spent
+    assert streak_events(user) == [lost(MAR_2, 3, MAR_1)]
+
+
+def test_control_unreported_the_same_freezes_bridge_the_gap():
+    user = streaker(last=MAR_1, freezes=0)
+    UserState.objects.filter(user=user).update(streak_freezes=2)
+
+    checkin_create(user_id=user.pk, now=utc(2026, 3, 3, 9))
+
+    state = UserState.objects.get(user=user)
+    assert (state.streak, state.streak_freezes) == (4, 1)
