@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
+from collections.abc import Callable
 
 import pytest
 from django.db import connection, connections
@@ -14,7 +16,7 @@ from django_tasks_db.models import DBTaskResult
 
 from base.testing import run_concurrently
 from rewards.tests.test_interleavings import interleave
-from webhooks import services
+from webhooks import net, services
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.tests.conftest import endpoint_for
 from webhooks.tests.helpers import checkin_event, delivery_of, refused_url
@@ -68,10 +70,11 @@ def test_concurrent_attempts_on_postgresql_send_once(receiver):
     now = timezone.now()
     deliveries = [delivery_of(checkin_event(now), now=now) for _ in range(5)]
 
+    def attempt_of(delivery_id: int) -> Callable[[int], str]:
+        return lambda _: services.attempt(delivery_id=delivery_id, now=now).status
+
     for delivery in deliveries:
-        outcomes = run_concurrently(
-            8, lambda _, pk=delivery.pk: services.attempt(delivery_id=pk, now=now).status
-        )
+        outcomes = run_concurrently(8, attempt_of(delivery.pk))
         assert sorted(outcomes) == ["delivered"] + ["skipped"] * 7
 
     assert sorted(receiver.ids()) == sorted(str(d.event_id) for d in deliveries)
@@ -85,7 +88,7 @@ def lease_through_a_join(delivery_id: int, now: dt.datetime) -> bool:
             pk=delivery_id, status="pending", next_attempt_at__lte=now, endpoint__is_active=True
         )
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + services.lease_length(), lease_token=services.uuid.uuid4())
+        .update(lease_until=now + services.lease_length(), lease_token=uuid.uuid4())
     )
 
 
@@ -135,7 +138,7 @@ def test_an_attempt_does_not_record_over_a_lease_it_lost(receiver):
     late = services._record(
         delivery,
         token=stale_token,
-        response=services.net.Response(500, "HTTP 500", "", 10),
+        response=net.Response(500, "HTTP 500", "", 10),
         at=now,
         finished=now,
     )

@@ -113,6 +113,7 @@ def test_a_delivery_is_retried_for_24_hours_then_dead(settings):
     assert delivery.attempts == len(outcomes) == delivery.attempt_log.count()
     # The waits doubled from a minute to the two-hour ceiling: about 18 attempts in a day.
     assert 14 <= len(outcomes) <= 24, outcomes
+    assert delivery.last_attempt_at is not None
     assert delivery.last_attempt_at < t0 + 24 * HOUR
     assert services.attempt(delivery_id=delivery.pk, now=t0 + 25 * HOUR).status == "skipped"
 
