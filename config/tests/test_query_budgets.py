@@ -17,6 +17,7 @@ from rewards.tests.factories import (
     state_grant,
 )
 from users.tests.factories import client_for
+from webhooks import subscriptions
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,18 @@ NOON = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
 @pytest.fixture(autouse=True)
 def _throttle_counters_outside_sql(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture(autouse=True)
+def _warm_subscription_snapshot(monkeypatch):
+    """The steady state: a process re-reads the webhook subscriptions once
+    every few seconds, not within a measured request (on a slow run the
+    snapshot could expire between a test's setup and its request)."""
+    monkeypatch.setattr(subscriptions, "SNAPSHOT_SECONDS", 3600.0)
+    subscriptions.forget_snapshot()
+    subscriptions.subscribed_types()
+    yield
+    subscriptions.forget_snapshot()
 
 
 def statements(client, method: str, path: str, expected_status: int) -> list[str]:
