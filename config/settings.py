@@ -346,6 +346,10 @@ WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=10.0)
 WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=2 * 3600.0)
 # An endpoint whose deliveries have failed this long is disabled with a reason.
 WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# A delivery due this long with no attempt in flight (its worker was killed)
+# is re-enqueued by the periodic sweep; an attempt's lease lasts the timeout
+# plus this long.
+WEBHOOK_STALL_SECONDS = env.float("WEBHOOK_STALL_SECONDS", default=120.0)
 
 # --- HTTP and security ---------------------------------------------------------------
 # Bodies over this many bytes are refused with 413 before anything parses them.

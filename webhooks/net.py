@@ -12,6 +12,7 @@ followed.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import urllib3
 from django.conf import settings
 
 EXCERPT_BYTES = 1024
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 
 class UnsafeTarget(Exception):
@@ -53,6 +55,9 @@ def host_allowed(host: str) -> bool:
 def check_url(url: str) -> tuple[str, str, int, str]:
     """Scheme, host, port and path of ``url``, if its form may be used:
     https, or http for an allowed host. Raises :class:`UnsafeTarget`."""
+    if _CONTROL_OR_SPACE.search(url):
+        # urlsplit drops some of them silently; the request line may hold none.
+        raise UnsafeTarget("The URL may not contain spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -61,6 +66,8 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     host = parts.hostname or ""
     if not host:
         raise UnsafeTarget("The URL has no host.")
+    if port == 0:
+        raise UnsafeTarget("Port 0 cannot be called.")
     if parts.username or parts.password:
         raise UnsafeTarget("The URL may not carry credentials.")
     if parts.scheme == "http" and not host_allowed(host):
@@ -71,11 +78,21 @@ def check_url(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
+    """Whether ``address`` is a globally routable unicast address; an IPv6
+    address that carries an IPv4 one (mapped, 6to4, NAT64) is judged by it."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.is_global and not (
         ip.is_private
         or ip.is_loopback
         or ip.is_link_local
@@ -156,21 +173,22 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], timeout: float
         )
     except urllib3.exceptions.HTTPError as error:
         return Response(None, _describe(error), "", _elapsed_ms(started))
-    except OSError as error:
+    except (OSError, ValueError) as error:
         return Response(None, f"{type(error).__name__}: {error}"[:300], "", _elapsed_ms(started))
     finally:
         pool.close()
 
 
 def _describe(error: Exception) -> str:
+    # NewConnectionError first: urllib3 makes it a ConnectTimeoutError too.
+    if isinstance(error, urllib3.exceptions.NewConnectionError):
+        return "Connection refused or unreachable."
     if isinstance(error, urllib3.exceptions.TimeoutError):
         return "Timed out."
     if isinstance(error, urllib3.exceptions.ProtocolError):
         return "Connection closed without a response."
     if isinstance(error, urllib3.exceptions.SSLError):
         return f"TLS error: {error}"[:300]
-    if isinstance(error, urllib3.exceptions.NewConnectionError):
-        return "Connection refused or unreachable."
     return f"{type(error).__name__}: {error}"[:300]
 
 

@@ -29,8 +29,6 @@ from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 
 # Rotated secrets keep signing (beside the new one) this long.
 PREVIOUS_SECRET_GRACE = dt.timedelta(hours=24)
-# A delivery due this long ago with no attempt in flight is re-enqueued by the sweep.
-STALL_AFTER = dt.timedelta(minutes=2)
 FAN_OUT_BATCH = 1000
 
 _Status = Delivery.Status
@@ -40,9 +38,16 @@ def retry_window() -> dt.timedelta:
     return dt.timedelta(hours=settings.WEBHOOK_RETRY_HOURS)
 
 
+def stall_after() -> dt.timedelta:
+    """A delivery due this long ago with no attempt in flight is re-enqueued
+    by the sweep; an attempt's lease also lasts this long past its timeout
+    (room to record the outcome), so a killed worker's delivery is retried
+    within about twice this time plus the timeout."""
+    return dt.timedelta(seconds=settings.WEBHOOK_STALL_SECONDS)
+
+
 def lease_length() -> dt.timedelta:
-    # The attempt's timeout, and room to record its outcome.
-    return dt.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 50)
+    return dt.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + stall_after()
 
 
 def backoff(attempts: int, *, rng: random.Random | None = None) -> dt.timedelta:
@@ -52,7 +57,9 @@ def backoff(attempts: int, *, rng: random.Random | None = None) -> dt.timedelta:
     together do not all come back at once."""
     base = settings.WEBHOOK_BACKOFF_SECONDS
     ceiling = settings.WEBHOOK_BACKOFF_MAX_SECONDS
-    delay = min(ceiling, base * 2 ** max(attempts - 1, 0))
+    # The exponent is capped: 2**1024 would not fit a float (attempts keep
+    # counting across "retry now" and replays), and 2**63 already passes any ceiling.
+    delay = min(ceiling, base * 2 ** min(max(attempts - 1, 0), 63))
     rng = rng or random.SystemRandom()
     return dt.timedelta(seconds=delay / 2 + rng.uniform(0, delay / 2))
 
@@ -76,17 +83,19 @@ def endpoint_create(
     *, url: str, event_types: Sequence[str], description: str = "", now: dt.datetime
 ) -> NewSecret:
     net.check_url(url)
-    endpoint = WebhookEndpoint.objects.create(
-        url=url,
-        event_types=validate_event_types(event_types),
-        description=description,
-        secret=signing.new_secret(),
-        subscribed_from=now,
-        created_at=now,
-        updated_at=now,
-    )
-    transaction.on_commit(subscriptions.forget_snapshot)
-    _enqueue_catch_up(endpoint, now=now)
+    types = validate_event_types(event_types)
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            url=url,
+            event_types=types,
+            description=description,
+            secret=signing.new_secret(),
+            subscribed_from=now,
+            created_at=now,
+            updated_at=now,
+        )
+        transaction.on_commit(subscriptions.forget_snapshot)
+        _enqueue_catch_up(endpoint, since=now, now=now)
     return NewSecret(endpoint.pk, endpoint.secret)
 
 
@@ -120,7 +129,8 @@ def endpoint_update(
         endpoint.save()
         transaction.on_commit(subscriptions.forget_snapshot)
         if is_active and (reactivated or widened):
-            _enqueue_catch_up(endpoint, now=now)
+            # From now on: a widened filter does not reach back to old events.
+            _enqueue_catch_up(endpoint, since=now, now=now)
 
 
 def endpoint_rotate_secret(*, endpoint_id: int, now: dt.datetime) -> NewSecret:
@@ -135,14 +145,14 @@ def endpoint_rotate_secret(*, endpoint_id: int, now: dt.datetime) -> NewSecret:
     return NewSecret(endpoint.pk, endpoint.secret)
 
 
-def _enqueue_catch_up(endpoint: WebhookEndpoint, *, now: dt.datetime) -> None:
+def _enqueue_catch_up(endpoint: WebhookEndpoint, *, since: dt.datetime, now: dt.datetime) -> None:
     """Other processes may decide with a snapshot taken before this change:
     once every snapshot has turned over, create the deliveries they missed."""
     from webhooks.tasks import replay
 
     run_after = now + dt.timedelta(seconds=subscriptions.SNAPSHOT_SECONDS + 30)
     replay.using(run_after=run_after).enqueue(
-        endpoint_id=endpoint.pk, since=endpoint.subscribed_from.isoformat(), only_missing=True
+        endpoint_id=endpoint.pk, since=since.isoformat(), only_missing=True
     )
 
 
@@ -177,17 +187,25 @@ def fan_out(*, event_ids: Sequence[str], now: dt.datetime) -> int:
         return 0
     events = list(Event.objects.filter(id__in=event_ids).only("id", "type", "created_at"))
     with transaction.atomic():
-        return _create_deliveries(endpoints, events, now=now)
+        return _create_deliveries(endpoints, events, now=now, subscribed_only=True)
 
 
 def _create_deliveries(
-    endpoints: Sequence[WebhookEndpoint], events: Sequence[Event], *, now: dt.datetime
+    endpoints: Sequence[WebhookEndpoint],
+    events: Sequence[Event],
+    *,
+    now: dt.datetime,
+    subscribed_only: bool,
 ) -> int:
+    """The missing deliveries of ``events`` to ``endpoints``, with their first
+    attempts enqueued; ``subscribed_only``: only of events created since the
+    endpoint's subscription began (a replay chooses its own start)."""
     wanted = [
         _new_delivery(endpoint, event, now)
         for event in events
         for endpoint in endpoints
-        if endpoint.receives(event.type) and event.created_at >= endpoint.subscribed_from
+        if endpoint.receives(event.type)
+        and (not subscribed_only or event.created_at >= endpoint.subscribed_from)
     ]
     if not wanted:
         return 0
@@ -230,7 +248,7 @@ def replay(*, endpoint_id: int, since: dt.datetime, now: dt.datetime, only_missi
             return total
         last = (batch[-1].created_at, batch[-1].id)
         with transaction.atomic():
-            total += _create_deliveries([endpoint], batch, now=now)
+            total += _create_deliveries([endpoint], batch, now=now, subscribed_only=False)
             if not only_missing:
                 reopened = Delivery.objects.filter(
                     endpoint=endpoint, event__in=[e.id for e in batch]
@@ -239,13 +257,13 @@ def replay(*, endpoint_id: int, since: dt.datetime, now: dt.datetime, only_missi
 
 
 def _reopen(deliveries: QuerySet[Delivery], *, now: dt.datetime) -> int:
+    # A lease in force is kept: its attempt is still sending, and records its
+    # outcome; the new attempt waits for it (then finds it delivered, or due).
     ids = list(deliveries.values_list("id", flat=True))
     Delivery.objects.filter(id__in=ids).update(
         status=_Status.PENDING,
         next_attempt_at=now,
         give_up_at=now + retry_window(),
-        lease_until=None,
-        lease_token=None,
     )
     return _enqueue_attempts(ids)
 
@@ -263,7 +281,9 @@ def retry_now(*, delivery_ids: Sequence[int], now: dt.datetime) -> int:
 # --- One attempt ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class AttemptOutcome:
-    status: str  # "delivered", "retry", "dead", or "skipped" (not due, or leased elsewhere)
+    # "delivered", "pending" (retried later), "dead", "skipped" (not due, or
+    # leased elsewhere) or "lost" (sent, but the lease had passed to another attempt)
+    status: str
     status_code: int | None = None
     error: str = ""
 
@@ -272,12 +292,18 @@ def _lease(delivery_id: int, *, now: dt.datetime) -> uuid.UUID | None:
     """Take the delivery for one attempt: one atomic UPDATE, so of two workers
     that got the same task (or a sweep's duplicate) only one sends."""
     token = uuid.uuid4()
+    # Every condition on the delivery's own row, none through a join: Django
+    # turns a filter across a relation into ``id IN (SELECT ... FROM
+    # webhooks_delivery JOIN ...)``, and PostgreSQL re-checks only the
+    # target row's own conditions after waiting for a concurrent lease, so a
+    # condition inside that subquery would still see the row before the
+    # other lease, and both would take it.
     taken = (
         Delivery.objects.filter(
             pk=delivery_id,
             status=_Status.PENDING,
             next_attempt_at__lte=now,
-            endpoint__is_active=True,
+            endpoint_id__in=WebhookEndpoint.objects.filter(is_active=True).values("id"),
         )
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=now + lease_length(), lease_token=token)
@@ -290,7 +316,9 @@ def attempt(*, delivery_id: int, now: dt.datetime) -> AttemptOutcome:
     token = _lease(delivery_id, now=now)
     if token is None:
         return AttemptOutcome("skipped")
-    delivery = Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
+    if delivery is None:  # erased with its event (the account was deleted)
+        return AttemptOutcome("skipped")
     endpoint = delivery.endpoint
     secrets_ = [endpoint.secret]
     if endpoint.previous_secret and (endpoint.previous_secret_expires_at or now) > now:
@@ -327,15 +355,9 @@ def _record(
         next_at = finished + backoff(attempts)
         status = _Status.DEAD if next_at >= delivery.give_up_at else _Status.PENDING
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            attempted_at=at,
-            duration_ms=response.duration_ms,
-            status_code=response.status_code,
-            error=response.error,
-            response_excerpt=response.excerpt,
-        )
-        Delivery.objects.filter(pk=delivery.pk, lease_token=token).update(
+        # Only while the lease is ours: a lease that expired and was taken by
+        # another attempt (or a delivery erased meanwhile) is that one's to record.
+        held = Delivery.objects.filter(pk=delivery.pk, lease_token=token).update(
             status=status,
             attempts=F("attempts") + 1,
             next_attempt_at=next_at,
@@ -346,6 +368,16 @@ def _record(
             last_error=response.error,
             last_response_excerpt=response.excerpt,
             delivered_at=finished if delivered else None,
+        )
+        if not held:
+            return AttemptOutcome("lost", response.status_code, response.error)
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            attempted_at=at,
+            duration_ms=response.duration_ms,
+            status_code=response.status_code,
+            error=response.error,
+            response_excerpt=response.excerpt,
         )
         if status == _Status.PENDING:
             from webhooks.tasks import deliver
@@ -391,7 +423,7 @@ def sweep(*, now: dt.datetime, limit: int = 1000) -> SweepResult:
     those of disabled endpoints once their window has passed."""
     stalled = Delivery.objects.filter(
         status=_Status.PENDING,
-        next_attempt_at__lte=now - STALL_AFTER,
+        next_attempt_at__lte=now - stall_after(),
         endpoint__is_active=True,
     ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
     with transaction.atomic():

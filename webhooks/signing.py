@@ -33,6 +33,9 @@ def body(event: Event) -> bytes:
 def headers(*, msg_id: str, at: dt.datetime, payload: bytes, secrets_: list[str]) -> dict[str, str]:
     """The headers of one attempt: ``webhook-signature`` carries one ``v1,``
     signature per secret (two while a rotated secret is still honoured)."""
+    # The library signs ``at`` as if it were UTC (it replaces the zone), so
+    # the header and the signature agree only for a UTC time.
+    at = at.astimezone(dt.UTC)
     text = payload.decode()
     signatures = " ".join(Webhook(s).sign(msg_id=msg_id, timestamp=at, data=text) for s in secrets_)
     return {
