@@ -15,6 +15,12 @@ from scheduler.services import enqueue_due, slot_of
 NOW = dt.datetime(2026, 3, 2, 12, 0, 30, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _one_job(settings):
+    """One job, whatever the project schedules besides."""
+    settings.SCHEDULE = {"webhook-sweep": {"task": "webhooks.tasks.sweep", "every": 60}}
+
+
 def sweeps() -> list[str]:
     return [
         t.args_kwargs["kwargs"]["slot"]
