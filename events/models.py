@@ -1,8 +1,8 @@
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from events.ids import new_event_id
 
 
 class EventType(models.TextChoices):
@@ -27,7 +27,8 @@ class Event(models.Model):
 
     Type = EventType
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Time-ordered (events.ids): the events since T are a range of the primary key.
+    id = models.UUIDField(primary_key=True, default=new_event_id, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,

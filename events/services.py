@@ -9,7 +9,6 @@ change's own transaction: an event exists iff its change committed.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from django.db import transaction
 from engagement import rules, statements
 from engagement.models import LedgerEntry
 from engagement.services import LedgerStep, StateChange
+from events.ids import event_ids
 from events.models import Event, EventType
 from events.signals import events_recorded
 from rewards.services.unlock import unlocked_in
@@ -28,19 +28,6 @@ EVENTS_STEP = "events.record"
 _EVENT_COLUMNS = ("id", "user", "type", "created_at", "data")
 
 _Kind = LedgerEntry.Kind
-
-
-def event_ids(now: dt.datetime, count: int) -> list[uuid.UUID]:
-    """UUIDv7-shaped ids (RFC 9562): ``now`` in milliseconds, then a counter,
-    then random bits, so the events of one change, which share ``created_at``,
-    sort by id in the order they were emitted."""
-    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
-    return [
-        uuid.UUID(
-            int=(millis << 80) | (0x7 << 76) | (i << 64) | (0b10 << 62) | secrets.randbits(62)
-        )
-        for i in range(count)
-    ]
 
 
 def streak_lost_data(state: rules.State) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from django.db.models import Count
 
+from events.ids import first_id_at
 from events.models import Event
 from webhooks.models import Delivery, WebhookEndpoint
 
@@ -31,7 +32,7 @@ def replay_event_count(
 ) -> int:
     """How many events a replay from ``since`` covers for ``endpoint`` (its
     type filter applied), counted up to ``cap + 1``."""
-    events = Event.objects.filter(created_at__gte=since)
+    events = Event.objects.filter(id__gte=first_id_at(since), created_at__gte=since)
     if endpoint.event_types:
         events = events.filter(type__in=endpoint.event_types)
     return events.values("pk")[: cap + 1].count()

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
+from events.ids import first_id_at
 from events.models import Event, EventType
 from webhooks import net, signing, subscriptions
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
@@ -234,19 +235,23 @@ def replay(*, endpoint_id: int, since: dt.datetime, now: dt.datetime, only_missi
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
     if not endpoint.is_active:
         return 0
-    events = Event.objects.filter(created_at__gte=since).only("id", "type", "created_at")
+    # Event ids grow with time (events.ids): the events since ``since`` are a
+    # range of the primary key, walked in its order, page by page.
+    events = Event.objects.filter(id__gte=first_id_at(since), created_at__gte=since).only(
+        "id", "type", "created_at"
+    )
     if endpoint.event_types:
         events = events.filter(type__in=endpoint.event_types)
     total = 0
-    last: tuple[dt.datetime, uuid.UUID] | None = None
+    last: uuid.UUID | None = None
     while True:
-        page = events.order_by("created_at", "id")
+        page = events.order_by("id")
         if last is not None:
-            page = page.filter(Q(created_at__gt=last[0]) | Q(created_at=last[0], id__gt=last[1]))
+            page = page.filter(id__gt=last)
         batch = list(page[:FAN_OUT_BATCH])
         if not batch:
             return total
-        last = (batch[-1].created_at, batch[-1].id)
+        last = batch[-1].id
         with transaction.atomic():
             total += _create_deliveries([endpoint], batch, now=now, subscribed_only=False)
             if not only_missing:

@@ -3,6 +3,7 @@ shows the caller's events, newest first, a page per statement."""
 
 import datetime as dt
 import io
+import itertools
 
 import pytest
 import time_machine
@@ -262,3 +263,16 @@ def test_held_tool_use_over_http_writes_its_event(user):
         assert client_for(user).post("/api/v1/inventory/tea/use").status_code == 200
 
     assert [t for t, _ in events_of(user)] == ["tool.used"]
+
+
+def test_event_ids_grow_with_time_so_the_events_since_t_are_a_key_range():
+    from events.ids import event_ids, first_id_at, new_event_id
+
+    moments = [T0 + dt.timedelta(milliseconds=ms) for ms in (0, 1, 999, 1000, 86_400_000)]
+    for earlier, later in itertools.pairwise(moments):
+        assert max(event_ids(earlier, 5)) < min(event_ids(later, 5))
+        assert first_id_at(later) <= min(event_ids(later, 5))
+        assert first_id_at(later) > max(event_ids(earlier, 5))
+    ids = event_ids(T0, 20)
+    assert ids == sorted(ids)  # the events of one change keep their order
+    assert new_event_id().version == 7

@@ -120,7 +120,8 @@ def create_users(count: int, history_days: int) -> None:
             FROM engagement_ledgerentry, generate_series(%(lo)s, %(hi)s) i
             WHERE user_id = %(template)s ORDER BY i, id""",
         f"""INSERT INTO events_event (id, user_id, type, created_at, data)
-            SELECT gen_random_uuid(), {new_id}, type, created_at,
+            SELECT (left(id::text, 19) || substr(gen_random_uuid()::text, 20))::uuid,
+                   {new_id}, type, created_at,
                    jsonb_set(data, '{{user_id}}', to_jsonb({new_id}::text))
             FROM events_event, generate_series(%(lo)s, %(hi)s) i
             WHERE user_id = %(template)s""",
