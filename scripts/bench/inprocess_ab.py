@@ -36,20 +36,27 @@ def main() -> None:
     parser.add_argument(
         "--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres", help="PostgreSQL"
     )
+    parser.add_argument(
+        "--webhook-endpoint",
+        action="store_true",
+        help="subscribe one webhook endpoint to every event type (trees with webhooks only): "
+        "each check-in then also enqueues its fan-out task",
+    )
     args = parser.parse_args()
 
     tree = Path(args.tree).resolve()
     db_name = f"inprocess_ab_{uuid.uuid4().hex[:8]}"
     subprocess.run(["psql", args.admin_url, "-qc", f"CREATE DATABASE {db_name}"], check=True)
     try:
-        run(tree, args.admin_url.rsplit("/", 1)[0] + "/" + db_name, args.n, args.rounds)
+        db_url = args.admin_url.rsplit("/", 1)[0] + "/" + db_name
+        run(tree, db_url, args.n, args.rounds, webhook_endpoint=args.webhook_endpoint)
     finally:
         subprocess.run(
             ["psql", args.admin_url, "-qc", f"DROP DATABASE {db_name} WITH (FORCE)"], check=True
         )
 
 
-def run(tree: Path, db_url: str, n: int, rounds: int) -> None:
+def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.test_settings",
         DATABASE_URL=db_url,
@@ -79,6 +86,12 @@ def run(tree: Path, db_url: str, n: int, rounds: int) -> None:
     UserState.objects.bulk_create([UserState(user=user) for user in users])
     headers = [{"HTTP_AUTHORIZATION": f"Bearer {token_pair(u)['access']}"} for u in users]
     client = Client()
+    if webhook_endpoint:
+        from django.utils import timezone
+
+        from webhooks.services import endpoint_create
+
+        endpoint_create(url="https://hooks.example.invalid/ab", event_types=[], now=timezone.now())
 
     def per_request(method: str, path: str, batch: list[dict], status: int) -> float:
         started = time.perf_counter()
@@ -94,8 +107,9 @@ def run(tree: Path, db_url: str, n: int, rounds: int) -> None:
         batch = headers[r * n : (r + 1) * n]
         checkins.append(per_request("post", "/api/v1/checkins", batch, 201))
         reads.append(per_request("get", "/api/v1/me", batch, 200))
+    label = f"{tree}{' + webhook endpoint' if webhook_endpoint else ''}"
     print(
-        f"{tree}: POST /checkins median {statistics.median(checkins):.0f} us, "
+        f"{label}: POST /checkins median {statistics.median(checkins):.0f} us, "
         f"min {min(checkins):.0f}; GET /me median {statistics.median(reads):.0f} us, "
         f"min {min(reads):.0f} ({rounds} rounds of {n}: "
         f"{' '.join(f'{c:.0f}' for c in checkins)} / {' '.join(f'{m:.0f}' for m in reads)})"
