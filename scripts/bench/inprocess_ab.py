@@ -9,8 +9,11 @@ Runs the tree's own code (its settings, middlewares, views and statements)
 through Django's test client, which sends the request signals like a server,
 against a scratch PostgreSQL database (``--admin-url``), with the test settings
 and the per-user throttle off. Each round checks in ``-n`` fresh users once
-and reads ``/me`` ``-n`` times; it prints the median and the fastest of the
-rounds (the fastest is the least disturbed by other jobs). Run the two
+and reads ``/me`` ``-n`` times; it prints, per request, the median over the
+rounds of the elapsed time and of the CPU each request cost: this process's
+(the application) and that of the PostgreSQL server process behind its one
+connection (from /proc), which other jobs on the machine disturb much less
+than elapsed time. Run the two
 trees alternately, several times (A B A B ...): on a shared machine the figures
 drift between runs, and only runs close in time compare. Figures:
 docs/PERFORMANCE.md.
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -62,7 +66,9 @@ def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool)
         DATABASE_URL=db_url,
         THROTTLE_USER="off",
         ACCESS_LOG="0",
-        DB_POOL_MAX="2",
+        # One connection, so one server process to account the CPU of.
+        DB_POOL_MIN="1",
+        DB_POOL_MAX="1",
         ALLOWED_HOSTS="testserver",
     )
     os.environ.pop("REDIS_URL", None)
@@ -72,6 +78,7 @@ def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool)
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
 
     from engagement.models import UserState
@@ -93,27 +100,51 @@ def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool)
 
         endpoint_create(url="https://hooks.example.invalid/ab", event_types=[], now=timezone.now())
 
-    def per_request(method: str, path: str, batch: list[dict], status: int) -> float:
-        started = time.perf_counter()
+    def backend_cpu_seconds() -> float:
+        # utime + stime of the PostgreSQL process serving this connection
+        # (same machine): CPU it spent, however busy the machine is.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def per_request(method: str, path: str, batch: list[dict], status: int) -> Sample:
+        started, cpu, db_cpu = time.perf_counter(), time.process_time(), backend_cpu_seconds()
         for header in batch:
             response = getattr(client, method)(path, content_type="application/json", **header)
             if response.status_code != status:
                 raise SystemExit(f"{method} {path}: {response.status_code} {response.content!r}")
-        return (time.perf_counter() - started) / len(batch) * 1e6
+        n = len(batch)
+        return Sample(
+            wall=(time.perf_counter() - started) / n * 1e6,
+            cpu=(time.process_time() - cpu) / n * 1e6,
+            db_cpu=(backend_cpu_seconds() - db_cpu) / n * 1e6,
+        )
 
     client.get("/api/v1/me", **headers[0])  # warm-up: compiled statements, imports
-    checkins, reads = [], []
+    checkins: list[Sample] = []
+    reads: list[Sample] = []
     for r in range(rounds):
         batch = headers[r * n : (r + 1) * n]
         checkins.append(per_request("post", "/api/v1/checkins", batch, 201))
         reads.append(per_request("get", "/api/v1/me", batch, 200))
     label = f"{tree}{' + webhook endpoint' if webhook_endpoint else ''}"
-    print(
-        f"{label}: POST /checkins median {statistics.median(checkins):.0f} us, "
-        f"min {min(checkins):.0f}; GET /me median {statistics.median(reads):.0f} us, "
-        f"min {min(reads):.0f} ({rounds} rounds of {n}: "
-        f"{' '.join(f'{c:.0f}' for c in checkins)} / {' '.join(f'{m:.0f}' for m in reads)})"
-    )
+    print(f"{label} ({rounds} rounds of {n}), microseconds per request, median of the rounds:")
+    for name, samples in (("POST /checkins", checkins), ("GET /me", reads)):
+        print(
+            f"  {name:15} wall {statistics.median(s.wall for s in samples):6.0f}"
+            f"  app CPU {statistics.median(s.cpu for s in samples):6.0f}"
+            f"  database CPU {statistics.median(s.db_cpu for s in samples):6.0f}"
+            f"  (app + database CPU {statistics.median(s.cpu + s.db_cpu for s in samples):6.0f})"
+        )
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # elapsed, per request
+    cpu: float  # this process's CPU (the application), per request
+    db_cpu: float  # the PostgreSQL backend's CPU, per request
 
 
 if __name__ == "__main__":
