@@ -12,15 +12,17 @@ from collections import Counter
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 
 from base.errors import DomainError
 from base.testing import run_concurrently
 from checkins.services import checkin_create
 from engagement.models import LedgerEntry
 from events.models import Event
-from rewards.models import InventoryItem
+from rewards.models import InventoryItem, Reward, UserReward
 from rewards.services import streak_restore, tool_use
-from rewards.tests.factories import InventoryItemFactory, ToolFactory, state_of
+from rewards.tests.factories import InventoryItemFactory, RewardFactory, ToolFactory, state_of
+from rewards.tests.test_interleavings import interleave
 from users.tests.factories import client_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -121,4 +123,36 @@ def test_staff_and_tools_and_a_checkin_at_once_restore_once(user):
     assert Counter(results[1:]) == Counter({"ok": 1, "nothing_to_repair": THREADS - 2})
     spent = THREADS - InventoryItem.objects.get(user_id=user.pk, tool_id="streak_repair").quantity
     assert spent == LedgerEntry.objects.filter(user_id=user.pk, kind="tool_use").count() <= 1
+    assert_restored_once(user, streak=7)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a forced schedule needs PostgreSQL's row locks"
+)
+@pytest.mark.parametrize("restorer", ["staff", "tool"])
+@pytest.mark.parametrize("holder", ["checkin", "restore"])
+def test_forced_schedules_of_a_restore_and_a_checkin(user, restorer, holder):
+    """One holds the state lock while the other is seen waiting for it, then
+    commits: the waiter reads the row as the holder left it. Either way the
+    streak reaches 7 once, and the reward for 7 unlocks once, in whichever
+    change reached it."""
+    RewardFactory(id="streak_7", rule=Reward.Rule.STREAK, threshold=7)
+    lose_streak(user)
+    hold_repairs(user, quantity=1)
+
+    def restore():
+        if restorer == "staff":
+            return streak_restore(user_id=user.pk, reason="outage", now=at(8, 12))
+        return tool_use(user_id=user.pk, tool_id="streak_repair", now=at(8, 12))
+
+    def checkin():
+        return checkin_create(user_id=user.pk, now=at(8, 12))
+
+    first, second = (checkin, restore) if holder == "checkin" else (restore, checkin)
+    held, waited = interleave(first_holds_lock=first, second=second)
+
+    assert not isinstance(waited, BaseException), repr(waited)
+    assert held.unlocked == []
+    assert [u.reward.pk for u in waited.unlocked] == ["streak_7"]
+    assert UserReward.objects.filter(user_id=user.pk, reward_id="streak_7").count() == 1
     assert_restored_once(user, streak=7)
