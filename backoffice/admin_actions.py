@@ -1,5 +1,5 @@
 """Admin actions on the user list that change states: grant loyalty, a tool or
-streak freezes, or adjust a state. Each asks for its amounts and a required
+streak freezes, adjust a state, or restore a lost streak. Each asks for its amounts and a required
 reason on an intermediate page, then calls the service once per selected user
 (one transaction each: the state lock, one ledger entry with the reason). A
 user the service refuses (a full inventory, nothing left to apply) is
@@ -31,6 +31,7 @@ from rewards.services import (
     freezes_grant,
     loyalty_grant,
     state_adjust,
+    streak_restore,
     tool_grant,
 )
 from users.models import User
@@ -144,6 +145,18 @@ class StateAdjustForm(StateActionForm):
         )
 
 
+class StreakRestoreForm(StateActionForm):
+    """No amount: the restore gives back exactly what the last reset check-in
+    lost (``lost + streak``), once per loss, at any time."""
+
+    reason = reason_field()
+
+    def apply(self, user: User) -> ChangeResult:
+        return streak_restore(
+            user_id=user.pk, reason=self.cleaned_data["reason"], now=timezone.now()
+        )
+
+
 @dataclass(frozen=True)
 class StateAction:
     name: str
@@ -220,8 +233,15 @@ grant_loyalty = state_action("grant_loyalty", "Grant loyalty", LoyaltyGrantForm)
 grant_tool = state_action("grant_tool", "Grant a tool", ToolGrantForm)
 grant_freezes = state_action("grant_freezes", "Grant streak freezes", FreezesGrantForm)
 adjust_state = state_action("adjust_state", "Adjust state", StateAdjustForm)
+restore_streak = state_action("restore_streak", "Restore streak", StreakRestoreForm)
 
-STATE_ACTIONS: tuple[Callable, ...] = (grant_loyalty, grant_tool, grant_freezes, adjust_state)
+STATE_ACTIONS: tuple[Callable, ...] = (
+    grant_loyalty,
+    grant_tool,
+    grant_freezes,
+    adjust_state,
+    restore_streak,
+)
 
 
 class StateActionsMixin(AdminMixinBase):

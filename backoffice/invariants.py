@@ -1,16 +1,20 @@
 """Every invariant between a state row, its ledger, its check-ins and its
-events, checked for all users in batches: seven aggregate queries per batch of
+events, checked for all users in batches: eight aggregate queries per batch of
 users (the state rows, the ledger sums, the check-in aggregates, the last
 check-in's streak, the ledger entries by kind and ref, the level-ups, the
-events by type and ref), each served by a per-user index, never a query per
-user.
+events by type and ref, the streak restores), each served by a per-user index,
+never a query per user.
 
 For every user with a state row:
 - ledger replay: initial state + the sum of the ledger's deltas == the row;
 - ``total_checkins`` == the number of check-in rows;
 - ``last_checkin_date`` == the latest check-in's date;
-- ``streak`` == the streak the latest check-in reached (0 without check-ins);
-- ``longest_streak`` == the highest streak of any check-in (0 without);
+- ``streak`` == the streak the latest check-in reached (0 without check-ins),
+  plus what the ``streak_restore`` entries since that check-in added (a
+  restore gives a lost streak back without a check-in; the next check-in's
+  streak includes it);
+- ``longest_streak`` == the highest streak of any check-in or restore (0
+  without);
 - events: the ledger and the events tell the same story, entry by entry: each
   ``checkin`` entry has its ``checkin.created`` event for the same date, each
   freeze, claim, purchase and use its event for the same date, reward or tool,
@@ -27,9 +31,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 
 from checkins.models import CheckIn
 from engagement import rules
@@ -69,6 +73,7 @@ LEDGER_EVENTS = {
     _Kind.REWARD_CLAIM: (_Type.REWARD_CLAIMED, "reward_id"),
     _Kind.TOOL_BUY: (_Type.TOOL_PURCHASED, "tool_id"),
     _Kind.TOOL_USE: (_Type.TOOL_USED, "tool_id"),
+    _Kind.STREAK_RESTORE: (_Type.STREAK_RESTORED, "date"),
 }
 LEVEL_UP = (_Type.LEVEL_UP.value, "")
 
@@ -144,12 +149,47 @@ def _last_checkin_streaks(low, high) -> dict:
     return dict(rows)
 
 
+@dataclass(frozen=True)
+class Restores:
+    """A user's ``streak_restore`` entries: the streak they added since the
+    latest check-in, and the highest streak any of them reached."""
+
+    since_last_checkin: int = 0
+    highest: int = 0
+
+
+def _restores(low, high) -> dict[uuid.UUID, Restores]:
+    """Per user of the batch with restores (rare: one query for all of them).
+    A restore is "since the latest check-in" when no ``checkin`` entry of its
+    user follows it (the ``(user, -id)`` index serves the check)."""
+    later_checkin = LedgerEntry.objects.filter(
+        user_id=OuterRef("user_id"), kind=_Kind.CHECKIN, id__gt=OuterRef("id")
+    )
+    rows = (
+        LedgerEntry.objects.filter(user_id__gte=low, user_id__lte=high, kind=_Kind.STREAK_RESTORE)
+        .annotate(
+            reached=Cast(KT("state_after__streak"), IntegerField()),
+            superseded=Exists(later_checkin),
+        )
+        .values_list("user_id", "streak", "reached", "superseded")
+    )
+    found: dict[uuid.UUID, Restores] = {}
+    for user_id, added, reached, superseded in rows:
+        seen = found.get(user_id, Restores())
+        found[user_id] = Restores(
+            since_last_checkin=seen.since_last_checkin + (0 if superseded else added),
+            highest=max(seen.highest, reached),
+        )
+    return found
+
+
 def _user_violations(
     state: dict,
     sums: dict,
     checkins: dict | None,
     last_streak: int | None,
     stories: tuple[Story, Story] | None = None,
+    restores: Restores | None = None,
 ):
     def violation(field: str, problem: str) -> Violation:
         return Violation(state["user_id"], state["user__email"], field, problem)
@@ -167,16 +207,27 @@ def _user_violations(
             "last_checkin_date",
             f"state has {state['last_checkin_date']}, the latest check-in is {last_date}",
         )
-    expected_streak = last_streak if last_streak is not None else 0
+    restores = restores or Restores()
+    reached = last_streak if last_streak is not None else 0
+    expected_streak = reached + restores.since_last_checkin
     if state["streak"] != expected_streak:
-        yield violation(
-            "streak", f"state has {state['streak']}, the latest check-in reached {expected_streak}"
+        restored = (
+            f" and restores since added {restores.since_last_checkin}"
+            if restores.since_last_checkin
+            else ""
         )
-    longest = checkins["longest"] if checkins else 0
+        yield violation(
+            "streak",
+            f"state has {state['streak']}, the latest check-in reached {reached}{restored}",
+        )
+    highest = checkins["longest"] if checkins else 0
+    longest = max(highest, restores.highest)
     if state["longest_streak"] != longest:
+        restored = f", a restore reached {restores.highest}" if restores.highest else ""
         yield violation(
             "longest_streak",
-            f"state has {state['longest_streak']}, the highest check-in streak is {longest}",
+            f"state has {state['longest_streak']}, the highest check-in streak is "
+            f"{highest}{restored}",
         )
     if stories is not None and stories[0] != stories[1]:
         yield violation("events", _story_difference(*stories))
@@ -201,6 +252,7 @@ def invariant_violations(
         checkins = _checkin_aggregates(low, high)
         last_streaks = _last_checkin_streaks(low, high)
         stories = _ledger_and_event_stories(low, high)
+        restores = _restores(low, high)
         for state in states:
             user_id = state["user_id"]
             yield from _user_violations(
@@ -209,6 +261,7 @@ def invariant_violations(
                 checkins.get(user_id),
                 last_streaks.get(user_id),
                 stories.get(user_id),
+                restores.get(user_id),
             )
         after = high
         if on_batch:

@@ -321,6 +321,13 @@ ENGAGEMENT: EngagementSettings = {
     "INVENTORY_CAPACITY": 5,
 }
 
+# A streak_repair tool restores a lost streak up to this many local days after
+# the day it was lost on (0: only on that day; a reset check-in comes a day
+# later at the earliest, so 0 disables the tool).
+REPAIR_WINDOW_DAYS = env.int("REPAIR_WINDOW_DAYS", default=2)
+if REPAIR_WINDOW_DAYS < 0:
+    raise ImproperlyConfigured("REPAIR_WINDOW_DAYS must be 0 or more.")
+
 # --- Background work and webhooks (docs/ARCHITECTURE.md, docs/OPERATIONS.md) --------
 # Tasks are rows in the project's own database: enqueueing joins the business
 # transaction, and workers (`manage.py worker`) take them with SKIP LOCKED.

@@ -15,7 +15,7 @@ from base.admin_mixins import (
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 
-STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_date", "updated_at")
+STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_date", *rules.LOSS_FIELDS, "updated_at")
 
 
 @admin.register(UserState)

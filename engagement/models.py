@@ -16,6 +16,10 @@ class UserState(models.Model):
     Only services change it, always under ``select_for_update`` of this row and
     always together with a :class:`LedgerEntry`.
 
+    ``lost_streak`` and ``streak_lost_on`` are state (``rules.State``, not
+    ledger deltas): the streak the last reset check-in lost and the local date
+    it was lost on, kept for one restore (``rules.streak_restore``).
+
     Two columns are not engagement state but markers of notifications already
     sent by the periodic streak jobs (``events.streaks``): they are no
     ``rules.State`` field, no rule reads them and no ledger entry records them
@@ -38,6 +42,18 @@ class UserState(models.Model):
     total_checkins = models.IntegerField(default=rules.INITIAL_STATE.total_checkins)
     streak_freezes = models.IntegerField(default=rules.INITIAL_STATE.streak_freezes)
     last_checkin_date = models.DateField(null=True, blank=True)
+    lost_streak = models.IntegerField(
+        default=rules.INITIAL_STATE.lost_streak,
+        db_default=rules.INITIAL_STATE.lost_streak,
+        help_text="Length of the streak the last reset check-in lost; 0 when none is kept "
+        "(never reset, or restored).",
+    )
+    streak_lost_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Local date the kept lost streak was lost on (the first day the freezes "
+        "could not cover).",
+    )
     at_risk_notified_on = models.DateField(
         null=True,
         blank=True,
@@ -82,6 +98,11 @@ class UserState(models.Model):
                 condition=Q(streak_freezes__gte=0, streak_freezes__lte=MAX_FREEZES),
                 name="engagement_userstate_streak_freezes_range",
             ),
+            models.CheckConstraint(
+                condition=Q(lost_streak=0, streak_lost_on__isnull=True)
+                | Q(lost_streak__gt=0, streak_lost_on__isnull=False),
+                name="engagement_userstate_lost_streak_dated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -91,12 +112,15 @@ class UserState(models.Model):
         return rules.State(
             **{f: getattr(self, f) for f in rules.STATE_FIELDS},
             last_checkin_date=self.last_checkin_date,
+            **{f: getattr(self, f) for f in rules.LOSS_FIELDS},
         )
 
     def set_from(self, state: rules.State) -> None:
         for field in rules.STATE_FIELDS:
             setattr(self, field, getattr(state, field))
         self.last_checkin_date = state.last_checkin_date
+        for field in rules.LOSS_FIELDS:
+            setattr(self, field, getattr(state, field))
 
 
 class LedgerKind(models.TextChoices):
@@ -107,6 +131,7 @@ class LedgerKind(models.TextChoices):
     FREEZE_USED = "freeze_used", "Streak freeze used"
     ADMIN_GRANT = "admin_grant", "Admin grant"
     ADMIN_ADJUST = "admin_adjust", "Admin adjustment"
+    STREAK_RESTORE = "streak_restore", "Streak restored"
 
 
 class LedgerEntry(models.Model):

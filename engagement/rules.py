@@ -1,7 +1,8 @@
 """The state rules: pure functions on plain values, no I/O.
 
 ``apply`` is the one transition function every state change goes through;
-``checkin`` and ``streak_status`` build on it. Constants come from
+``checkin`` and ``streak_status`` build on it; ``streak_restore`` gives back
+the streak a check-in reset. Constants come from
 ``settings.ENGAGEMENT`` through :class:`Limits`, so the rules themselves can be
 exercised (and property-tested) without Django.
 """
@@ -17,7 +18,8 @@ from typing import Literal, TypedDict
 StreakStatus = Literal["active", "at_risk", "broken"]
 STREAK_STATUSES: tuple[StreakStatus, ...] = ("active", "at_risk", "broken")
 
-# Every numeric field of the state, in the order the ledger stores its deltas.
+# The numeric fields of the state the ledger's deltas replay, in the order it
+# stores them.
 STATE_FIELDS = (
     "level",
     "energy",
@@ -28,6 +30,11 @@ STATE_FIELDS = (
     "total_checkins",
     "streak_freezes",
 )
+# The streak a check-in reset, kept for a restore (staff, or a repair tool):
+# its length (0: nothing to restore) and the local date it was lost. Not
+# ledger deltas (a date is no delta, and summing lost lengths means nothing):
+# like ``last_checkin_date`` they travel in the ledger's state snapshots.
+LOSS_FIELDS = ("lost_streak", "streak_lost_on")
 
 
 class LimitsSettings(TypedDict):
@@ -82,6 +89,8 @@ class State:
     total_checkins: int = 0
     streak_freezes: int = 0
     last_checkin_date: dt.date | None = None
+    lost_streak: int = 0
+    streak_lost_on: dt.date | None = None
 
 
 INITIAL_STATE = State()
@@ -220,6 +229,7 @@ def checkin(
         raise AlreadyCheckedInRule(today)
 
     freezes_used = 0
+    reset = False
     if last is None:
         streak = 1
     else:
@@ -231,6 +241,7 @@ def checkin(
             streak = state.streak + 1
         else:
             streak = 1
+            reset = True
 
     freeze_step = None
     current = state
@@ -252,6 +263,16 @@ def checkin(
         total_checkins=current.total_checkins + 1,
         last_checkin_date=today,
     )
+    lost_on = streak_lost_on(current)
+    if reset and lost_on is not None:
+        # Kept until a restore or the next reset. A loss the periodic job
+        # reported before freezes arrived (``loss_reported``) may look covered
+        # now; it was lost by yesterday at the latest.
+        after = dataclasses.replace(
+            after,
+            lost_streak=current.streak,
+            streak_lost_on=min(lost_on, today - dt.timedelta(days=1)),
+        )
     checkin_step = dataclasses.replace(step, after=after)
     return CheckinPlan(
         date=today, freezes_used=freezes_used, freeze_step=freeze_step, checkin_step=checkin_step
@@ -288,3 +309,33 @@ def streak_lost(state: State, today: dt.date) -> bool:
     without a check-in the freezes could cover, and no check-in came since."""
     lost_on = streak_lost_on(state)
     return lost_on is not None and lost_on < today
+
+
+class NothingToRestoreRule(Exception):
+    """The state keeps no lost streak (none was reset, or it was restored)."""
+
+
+def streak_restore(state: State) -> Transition:
+    """Give back the streak the last reset check-in lost: ``streak = lost +
+    streak`` (the streak since, usually 1), ``longest_streak`` follows, and
+    the loss is forgotten (once per loss). Raises :class:`NothingToRestoreRule`
+    when no loss is kept."""
+    if state.lost_streak <= 0:
+        raise NothingToRestoreRule()
+    streak = state.lost_streak + state.streak
+    after = dataclasses.replace(
+        state,
+        streak=streak,
+        longest_streak=max(state.longest_streak, streak),
+        lost_streak=0,
+        streak_lost_on=None,
+    )
+    return Transition(before=state, after=after)
+
+
+def streak_repairable(state: State, today: dt.date, window_days: int) -> bool:
+    """Whether a repair tool may restore the kept loss on ``today`` (the
+    user's local date): a loss is kept and ``today`` is at most
+    ``window_days`` local days after the day it was lost on."""
+    lost_on = state.streak_lost_on
+    return state.lost_streak > 0 and lost_on is not None and (today - lost_on).days <= window_days

@@ -21,6 +21,14 @@ class StateNumbersSerializer(serializers.Serializer):
 
 class StateOutputSerializer(StateNumbersSerializer):
     last_checkin_date = serializers.DateField(allow_null=True)
+    lost_streak = serializers.IntegerField(
+        help_text="Length of the streak the last reset check-in lost, kept for one restore "
+        "(a streak_repair tool within REPAIR_WINDOW_DAYS of streak_lost_on, or staff); "
+        "0 when there is nothing to restore."
+    )
+    streak_lost_on = serializers.DateField(
+        allow_null=True, help_text="Local date that streak was lost on; null with lost_streak 0."
+    )
     streak_status = serializers.ChoiceField(choices=rules.STREAK_STATUSES)
 
 
@@ -32,6 +40,9 @@ def state_data(state: rules.State, today: dt.date) -> dict:
     data: dict = {field: getattr(state, field) for field in rules.STATE_FIELDS}
     last = state.last_checkin_date
     data["last_checkin_date"] = last.isoformat() if last else None
+    data["lost_streak"] = state.lost_streak
+    lost_on = state.streak_lost_on
+    data["streak_lost_on"] = lost_on.isoformat() if lost_on else None
     data["streak_status"] = rules.streak_status(state, today)
     return data
 

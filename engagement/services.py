@@ -160,6 +160,9 @@ def state_snapshot(state: rules.State) -> dict[str, Any]:
     snapshot: dict[str, Any] = {f: getattr(state, f) for f in rules.STATE_FIELDS}
     last = state.last_checkin_date
     snapshot["last_checkin_date"] = last.isoformat() if last else None
+    snapshot["lost_streak"] = state.lost_streak
+    lost_on = state.streak_lost_on
+    snapshot["streak_lost_on"] = lost_on.isoformat() if lost_on else None
     return snapshot
 
 

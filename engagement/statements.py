@@ -33,7 +33,7 @@ from base.compiled import prep_values, values_from_db
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 
-STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_date")
+STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_date", *rules.LOSS_FIELDS)
 _SAMPLE_ID = uuid.UUID(int=1)  # stands in for a parameter while compiling
 _SAMPLE_DATE = dt.date(2000, 1, 1)
 _SAMPLE_MOMENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -143,9 +143,11 @@ _UPDATE_COLUMNS = (*STATE_COLUMNS, "updated_at")
 @cache
 def _update_sql(vendor: str) -> str:
     query = UpdateQuery(UserState)
-    samples = {name: 0 for name in rules.STATE_FIELDS}
+    # In the order of _UPDATE_COLUMNS (the parameters' order), none of them None:
+    # a None would compile to a literal NULL, not a parameter.
+    dates = {"last_checkin_date": _SAMPLE_DATE, "streak_lost_on": _SAMPLE_DATE}
     query.add_update_values(
-        {**samples, "last_checkin_date": _SAMPLE_DATE, "updated_at": _SAMPLE_MOMENT}
+        {name: dates.get(name, 0) for name in STATE_COLUMNS} | {"updated_at": _SAMPLE_MOMENT}
     )
     query.add_q(Q(user_id=_SAMPLE_ID))
     sql, params = query.get_compiler(connection=connection).as_sql()

@@ -45,8 +45,28 @@ def streak_lost_data(state: rules.State) -> dict[str, Any]:
     }
 
 
+def streak_restored_data(step: LedgerStep, *, tool_id: str | None) -> dict[str, Any]:
+    """``streak.restored``'s data: the local date the streak was lost on (the
+    entry's ref), its length, the streak now, and who restored it (``staff``,
+    or a ``tool`` the same change used)."""
+    before, after = step.transition.before, step.transition.after
+    data: dict[str, Any] = {
+        "date": step.ref,
+        "lost_streak": before.lost_streak,
+        "streak": after.streak,
+        "source": "staff" if tool_id is None else "tool",
+    }
+    if tool_id is not None:
+        data["tool_id"] = tool_id
+    return data
+
+
 def _step_events(
-    step: LedgerStep, *, auto_claimed: bool, loss_reported_for: dt.date | None = None
+    step: LedgerStep,
+    *,
+    auto_claimed: bool,
+    loss_reported_for: dt.date | None = None,
+    tool_id: str | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     before, after = step.transition.before, step.transition.after
     if step.kind == _Kind.CHECKIN:
@@ -75,6 +95,8 @@ def _step_events(
         )
     elif step.kind == _Kind.TOOL_USE:
         yield EventType.TOOL_USED, {"tool_id": step.ref}
+    elif step.kind == _Kind.STREAK_RESTORE:
+        yield EventType.STREAK_RESTORED, streak_restored_data(step, tool_id=tool_id)
     if after.level > before.level:
         yield EventType.LEVEL_UP, {"level": after.level, "previous_level": before.level}
 
@@ -89,12 +111,17 @@ def change_events(change: StateChange) -> list[tuple[str, dict[str, Any]]]:
         return step.kind == _Kind.REWARD_CLAIM and step.ref in auto
 
     claims = {step.ref: step for step in change.steps if is_auto_claim(step)}
+    # A restore in the same change as a tool use is that tool's doing.
+    tool_id = next((step.ref for step in change.steps if step.kind == _Kind.TOOL_USE), None)
     events: list[tuple[str, dict[str, Any]]] = []
     for step in change.steps:
         if not is_auto_claim(step):
             events.extend(
                 _step_events(
-                    step, auto_claimed=False, loss_reported_for=change.locked.loss_reported_for
+                    step,
+                    auto_claimed=False,
+                    loss_reported_for=change.locked.loss_reported_for,
+                    tool_id=tool_id,
                 )
             )
     for u in unlocked:

@@ -18,7 +18,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Field, Model
 
-from engagement.rules import STATE_FIELDS
+from engagement.rules import LOSS_FIELDS, STATE_FIELDS
 
 PROFILE_FIELDS = (
     "id",
@@ -60,7 +60,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "state",
         "engagement.UserState",
-        (*STATE_FIELDS, "last_checkin_date", "updated_at"),
+        (*STATE_FIELDS, "last_checkin_date", *LOSS_FIELDS, "updated_at"),
         one=True,
     ),
     Section(

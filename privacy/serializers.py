@@ -28,6 +28,8 @@ class ExportProfileSerializer(serializers.Serializer):
 
 class ExportStateSerializer(StateNumbersSerializer):
     last_checkin_date = serializers.DateField(allow_null=True)
+    lost_streak = serializers.IntegerField()
+    streak_lost_on = serializers.DateField(allow_null=True)
     updated_at = serializers.DateTimeField()
 
 

@@ -10,7 +10,7 @@ from base.admin_mixins import (
     ReadOnlyAdminMixin,
     UserEmailSearchMixin,
 )
-from rewards.effects import EFFECT_KEYS
+from rewards.effects import EFFECT_KEYS, REPAIR_EFFECT
 from rewards.models import InventoryItem, Reward, Tool, UserReward
 
 EFFECTS_HELP = (
@@ -19,6 +19,12 @@ EFFECTS_HELP = (
     + ', e.g. {"loyalty": 10, "streak_freezes": 1}. {} for none. '
     "Positive loyalty is multiplied by the user's level bonus; everything is clamped to the "
     "state's bounds."
+)
+TOOL_EFFECTS_HELP = (
+    EFFECTS_HELP
+    + f' A tool may also have "{REPAIR_EFFECT}": 1: using it restores the streak the user\'s '
+    "last reset check-in lost, within REPAIR_WINDOW_DAYS of the loss (refused otherwise, and "
+    "the item is kept)."
 )
 
 
@@ -57,7 +63,7 @@ class ToolForm(forms.ModelForm):
         fields = ("id", "name", "description", "price", "effects", "active")
         help_texts = {
             "id": "A permanent slug; it cannot be changed later.",
-            "effects": EFFECTS_HELP,
+            "effects": TOOL_EFFECTS_HELP,
             "active": "Inactive tools are off sale; users who hold them can still use them.",
         }
 

@@ -161,8 +161,14 @@ class InventoryViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="inventory_use",
         description=(
-            "Use one held tool: quantity drops by one and its effects apply. "
-            "404 `tool_not_found`; 409 `not_in_inventory` when none is held."
+            "Use one held tool: quantity drops by one and its effects apply. A tool with "
+            "`streak_repair` also restores the streak the last reset check-in lost "
+            "(`state.lost_streak`, lost on `state.streak_lost_on`): `streak` becomes lost + "
+            "current, `longest_streak` follows, within `REPAIR_WINDOW_DAYS` (2) local days of "
+            "the loss, once per loss; `meta.applied` shows both. "
+            "404 `tool_not_found`; 409 `not_in_inventory` when none is held, "
+            "`nothing_to_repair` when a `streak_repair` tool finds no loss to restore (none "
+            "kept, restored already, or past the window): the item is kept."
         ),
         parameters=[TOOL_ID],
         request=None,

@@ -88,6 +88,13 @@ DEFAULT_TOOLS: list[dict[str, Any]] = [
         "price": 50,
         "effects": {"streak_freezes": 1},
     },
+    {
+        "id": "streak_repair",
+        "name": "Streak repair",
+        "description": "Gives back the streak you lost, within two days of the loss.",
+        "price": 40,
+        "effects": {"streak_repair": 1},
+    },
 ]
 
 

@@ -43,6 +43,15 @@ class NotInInventory(DomainError):
     default_detail = "You do not hold this tool."
 
 
+class NothingToRepair(DomainError):
+    status = 409
+    code = "nothing_to_repair"
+    default_detail = (
+        "No lost streak can be restored: none was lost, it was restored already, or the "
+        "repair window has passed."
+    )
+
+
 # --- Staff grants and adjustments -------------------------------------------------------
 class ReasonRequired(DomainError):
     status = 400

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from rewards.effects import validate_effects
+from rewards.effects import validate_effects, validate_tool_effects
 
 
 def clean_empty_effects(instance: "Reward | Tool") -> None:
@@ -99,7 +99,7 @@ class Tool(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     price = models.IntegerField()
-    effects = models.JSONField(default=dict, blank=True, validators=[validate_effects])
+    effects = models.JSONField(default=dict, blank=True, validators=[validate_tool_effects])
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -21,6 +21,16 @@ class EffectsOutputSerializer(serializers.Serializer):
     streak_freezes = serializers.IntegerField(required=False)
 
 
+class ToolEffectsOutputSerializer(EffectsOutputSerializer):
+    """Only the keys an entry sets are present."""
+
+    streak_repair = serializers.IntegerField(
+        required=False,
+        help_text="1: using the tool restores the streak the last reset check-in lost, within "
+        "REPAIR_WINDOW_DAYS local days of the loss.",
+    )
+
+
 class RewardProgressOutputSerializer(serializers.Serializer):
     current = serializers.IntegerField(help_text="The rule's value, capped at the target.")
     target = serializers.IntegerField()
@@ -65,7 +75,7 @@ class ToolOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     price = serializers.IntegerField()
-    effects = EffectsOutputSerializer()
+    effects = ToolEffectsOutputSerializer()
 
 
 class InventoryItemOutputSerializer(serializers.Serializer):

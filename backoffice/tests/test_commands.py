@@ -11,13 +11,16 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from checkins.models import CheckIn
+from checkins.services import checkin_create
 from checkins.tests.factories import CheckInFactory
 from engagement.models import LedgerEntry, UserState
+from events.models import Event
 from idempotency.models import IdempotencyKey
 from rewards.catalog import catalog_seed
 from rewards.models import InventoryItem, UserReward
-from rewards.services import tool_grant
+from rewards.services import streak_restore, tool_grant
 from rewards.tests.factories import (
+    T0,
     RewardFactory,
     ToolFactory,
     UserRewardFactory,
@@ -46,6 +49,57 @@ def test_verify_invariants_passes_on_clean_data():
 
     assert out == "Checked 2 users: every invariant holds.\n"
     assert err == ""  # no progress bar when stderr is not a terminal (test_progress_bars.py)
+
+
+def restored(user) -> None:
+    """Three days, a missed one, a reset check-in, a staff restore: streak 4."""
+    checkin_days(user, 3)
+    checkin_create(user_id=user.pk, now=T0 + dt.timedelta(days=4))
+    streak_restore(user_id=user.pk, reason="outage", now=T0 + dt.timedelta(days=4, hours=1))
+
+
+def test_verify_invariants_counts_restores_since_the_latest_checkin():
+    ann, bob = UserFactory(), UserFactory()
+    restored(ann)
+    restored(bob)
+    checkin_create(user_id=bob.pk, now=T0 + dt.timedelta(days=5))  # extends the restored 4
+    assert (UserState.objects.get(user=ann).streak, UserState.objects.get(user=bob).streak) == (
+        4,
+        5,
+    )
+
+    out, _ = run("verify_invariants", "--batch-size", "1")
+
+    assert out == "Checked 2 users: every invariant holds.\n"
+
+
+def test_verify_invariants_still_catches_a_streak_no_restore_explains():
+    ann = UserFactory(email="ann@example.com")
+    restored(ann)
+    # A raised streak with a ledger entry that is no restore: the replay agrees,
+    # the check-ins and restores do not.
+    LedgerEntry.objects.filter(user=ann, kind="streak_restore").update(kind="admin_adjust")
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("verify_invariants", stdout=out, stderr=StringIO())
+
+    report = out.getvalue()
+    assert "streak: state has 4, the latest check-in reached 1" in report
+    assert "longest_streak: state has 4, the highest check-in streak is 3" in report
+
+
+def test_verify_invariants_names_a_restore_without_its_event():
+    ann = UserFactory(email="ann@example.com")
+    restored(ann)
+    Event.objects.filter(user=ann, type="streak.restored").delete()
+    out = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("verify_invariants", stdout=out, stderr=StringIO())
+
+    lost_on = (T0 + dt.timedelta(days=3)).date().isoformat()
+    assert f"ledger entries without their event: streak.restored {lost_on}" in out.getvalue()
 
 
 def test_verify_invariants_reports_a_corrupted_row_and_exits_1():
@@ -114,8 +168,8 @@ def test_verify_invariants_queries_per_batch_not_per_user(
 
     # a count for the progress bar; per batch: states, ledger sums, check-in
     # aggregates, last streaks, ledger entries by kind and ref, level-ups, events
-    # by type and ref; the empty batch that ends; users without a state
-    with django_assert_num_queries(1 + 7 * batches + 1 + 1):
+    # by type and ref, streak restores; the empty batch that ends; users without a state
+    with django_assert_num_queries(1 + 8 * batches + 1 + 1):
         run("verify_invariants", "--batch-size", str(batch_size))
 
 

@@ -31,6 +31,8 @@ def test_first_checkin_returns_the_whole_outcome(user):
         "total_checkins": 1,
         "streak_freezes": 0,
         "last_checkin_date": "2026-05-10",
+        "lost_streak": 0,
+        "streak_lost_on": None,
         "streak_status": "active",
     }
     assert body["streak"] == {"current": 1, "longest": 1, "status": "active"}

@@ -191,4 +191,5 @@ def test_the_documented_ledger_kinds():
         "freeze_used",
         "admin_grant",
         "admin_adjust",
+        "streak_restore",
     ]

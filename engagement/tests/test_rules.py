@@ -18,6 +18,7 @@ from engagement.rules import (
     CheckinPlan,
     Deltas,
     Limits,
+    NothingToRestoreRule,
     State,
     Transition,
     apply,
@@ -26,6 +27,8 @@ from engagement.rules import (
     multiply_loyalty,
     streak_lost,
     streak_lost_on,
+    streak_repairable,
+    streak_restore,
     streak_status,
 )
 
@@ -71,6 +74,8 @@ def test_initial_state_is_the_documented_one():
         "total_checkins": 0,
         "streak_freezes": 0,
         "last_checkin_date": None,
+        "lost_streak": 0,
+        "streak_lost_on": None,
     }
 
 
@@ -454,6 +459,138 @@ def test_a_streak_is_lost_on_the_first_day_the_freezes_cannot_cover(freezes, los
     assert streak_lost(given_state, lost_on + days(1))
 
 
+# --- the lost streak, its restore and the repair window --------------------------------
+
+
+def test_a_reset_keeps_the_lost_streak_and_the_day_it_was_lost_on():
+    given_state = State(streak=9, longest_streak=12, total_checkins=20, last_checkin_date=D)
+
+    after = checkin(given_state, D + days(3)).after
+
+    assert (after.streak, after.lost_streak, after.streak_lost_on) == (1, 9, D + days(1))
+
+
+def test_the_loss_day_counts_the_freezes_held():
+    given_state = State(
+        streak=9, longest_streak=9, total_checkins=9, streak_freezes=1, last_checkin_date=D
+    )
+
+    after = checkin(given_state, D + days(5)).after
+
+    # D+1 is covered by the freeze (which is kept: a reset spends none); D+2 is not.
+    assert (after.lost_streak, after.streak_lost_on, after.streak_freezes) == (9, D + days(2), 1)
+
+
+def test_a_reported_loss_is_dated_yesterday_at_the_latest():
+    # Reported by the periodic job, then a freeze arrived that would cover the gap.
+    given_state = State(
+        streak=9, longest_streak=9, total_checkins=9, streak_freezes=2, last_checkin_date=D
+    )
+
+    after = checkin(given_state, D + days(2), loss_reported=True).after
+
+    assert (after.streak, after.lost_streak, after.streak_lost_on) == (1, 9, D + days(1))
+
+
+def test_extending_or_bridging_keeps_a_kept_loss():
+    given_state = State(
+        streak=2,
+        longest_streak=9,
+        total_checkins=11,
+        streak_freezes=1,
+        last_checkin_date=D,
+        lost_streak=9,
+        streak_lost_on=D - days(3),
+    )
+
+    for today in (D + days(1), D + days(2)):
+        after = checkin(given_state, today).after
+        assert after.streak == 3
+        assert (after.lost_streak, after.streak_lost_on) == (9, D - days(3))
+
+
+def test_a_new_reset_replaces_the_kept_loss():
+    given_state = State(
+        streak=2,
+        longest_streak=9,
+        total_checkins=11,
+        last_checkin_date=D,
+        lost_streak=9,
+        streak_lost_on=D - days(3),
+    )
+
+    after = checkin(given_state, D + days(2)).after
+
+    assert (after.lost_streak, after.streak_lost_on) == (2, D + days(1))
+
+
+def test_the_first_checkin_loses_nothing():
+    after = checkin(INITIAL_STATE, D).after
+
+    assert (after.lost_streak, after.streak_lost_on) == (0, None)
+
+
+def test_restore_adds_the_lost_streak_to_the_current_one_and_forgets_the_loss():
+    given_state = State(
+        streak=1,
+        longest_streak=9,
+        total_checkins=10,
+        last_checkin_date=D,
+        lost_streak=9,
+        streak_lost_on=D - days(1),
+    )
+
+    step = streak_restore(given_state)
+
+    assert step.before == given_state
+    assert step.after == dataclasses.replace(
+        given_state, streak=10, longest_streak=10, lost_streak=0, streak_lost_on=None
+    )
+    assert step.applied == Deltas(streak=9, longest_streak=1)
+    assert step.leveled_up is False
+    assert step.loyalty_applied == 0
+
+
+def test_restore_keeps_a_longer_longest_streak():
+    given_state = State(
+        streak=1, longest_streak=40, last_checkin_date=D, lost_streak=5, streak_lost_on=D
+    )
+
+    assert (
+        streak_restore(given_state).after.streak,
+        streak_restore(given_state).after.longest_streak,
+    ) == (6, 40)
+
+
+def test_restore_without_a_kept_loss_is_refused():
+    with pytest.raises(NothingToRestoreRule):
+        streak_restore(State(streak=1, longest_streak=1, last_checkin_date=D))
+
+
+@pytest.mark.parametrize(
+    ("today", "repairable"),
+    [(D, True), (D + days(1), True), (D + days(2), True), (D + days(3), False)],
+)
+def test_the_repair_window_is_two_local_days_after_the_loss_day(today, repairable):
+    given_state = State(
+        streak=1, longest_streak=9, last_checkin_date=D + days(1), lost_streak=9, streak_lost_on=D
+    )
+
+    assert streak_repairable(given_state, today, 2) is repairable
+
+
+def test_nothing_kept_is_never_repairable():
+    assert not streak_repairable(State(streak=1, longest_streak=1, last_checkin_date=D), D, 2)
+
+
+@pytest.mark.parametrize(("window", "last_day"), [(0, D), (1, D + days(1)), (5, D + days(5))])
+def test_the_window_is_a_setting(window, last_day):
+    given_state = State(streak=1, longest_streak=3, lost_streak=3, streak_lost_on=D)
+
+    assert streak_repairable(given_state, last_day, window)
+    assert not streak_repairable(given_state, last_day + days(1), window)
+
+
 # --- streak_status --------------------------------------------------------------------
 
 
@@ -525,6 +662,14 @@ def states(draw) -> State:
         total_checkins=draw(st.integers(longest, longest + 10_000)),
         streak_freezes=draw(st.integers(0, MAX_FREEZES)),
         last_checkin_date=draw(st.none() | dates),
+        **draw(
+            st.just({})
+            | st.builds(
+                lambda n, on: {"lost_streak": n, "streak_lost_on": on},
+                st.integers(1, 10_000),
+                dates,
+            )
+        ),
     )
 
 
@@ -687,7 +832,7 @@ def test_strictly_increasing_dates_from_any_state(state, gaps):
 @given(states(), st.integers(0, 30))
 def test_checkin_on_the_last_date_or_before_is_always_refused(state, back):
     last = state.last_checkin_date or D
-    state = State(**fields(state), last_checkin_date=last)
+    state = dataclasses.replace(state, last_checkin_date=last)
 
     with pytest.raises(AlreadyCheckedInRule):
         checkin(state, last - days(back))
@@ -718,3 +863,49 @@ def test_a_streak_is_lost_exactly_when_a_checkin_would_start_a_new_one(ops, ahea
     resets = checkin(given_state, today).after.streak == 1
     assert streak_lost(given_state, today) == resets
     assert streak_lost(given_state, today) == (streak_status(given_state, today) == "broken")
+
+
+@no_deadline
+@given(states(), st.integers(1, 30))
+def test_a_checkin_keeps_a_loss_exactly_when_it_resets_a_streak(state, gap):
+    today = (state.last_checkin_date or D) + days(gap)
+
+    after = checkin(state, today).after
+
+    if after.streak == 1 and state.streak > 0 and state.last_checkin_date is not None:
+        assert after.lost_streak == state.streak
+        assert after.streak_lost_on is not None
+        assert state.last_checkin_date < after.streak_lost_on < today
+    else:
+        assert (after.lost_streak, after.streak_lost_on) == (
+            state.lost_streak,
+            state.streak_lost_on,
+        )
+
+
+@no_deadline
+@given(states())
+def test_a_restore_gives_back_exactly_the_kept_loss_once(state):
+    if state.lost_streak == 0:
+        with pytest.raises(NothingToRestoreRule):
+            streak_restore(state)
+        return
+
+    after = streak_restore(state).after
+
+    assert after.streak == state.streak + state.lost_streak
+    assert after.longest_streak == max(state.longest_streak, after.streak)
+    assert (after.lost_streak, after.streak_lost_on) == (0, None)
+    assert (
+        dataclasses.replace(
+            after,
+            streak=state.streak,
+            longest_streak=state.longest_streak,
+            lost_streak=state.lost_streak,
+            streak_lost_on=state.streak_lost_on,
+        )
+        == state
+    )
+    assert_within_bounds(after)
+    with pytest.raises(NothingToRestoreRule):
+        streak_restore(after)

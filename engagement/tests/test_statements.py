@@ -40,6 +40,8 @@ STATE = rules.State(
     total_checkins=30,
     streak_freezes=2,
     last_checkin_date=dt.date(2026, 6, 30),
+    lost_streak=4,
+    streak_lost_on=dt.date(2026, 6, 25),
 )
 
 
@@ -111,6 +113,19 @@ def test_the_update_sends_the_orms_parameters_and_writes_what_it_would(user):
     fields = statements._fields(UserState, statements._UPDATE_COLUMNS)
     ours = [*prep_values(fields, [*values.values(), NOON]), statements.db_user_id(user.pk)]
     assert list(orm_params) == ours
+
+
+def test_the_update_clears_a_kept_loss(user):
+    # The compiled statement takes the loss date as a parameter, so None
+    # (a restore forgets the loss) is written as NULL like any other value.
+    after = rules.State(**{**STATE.__dict__, "lost_streak": 0, "streak_lost_on": None})
+
+    with transaction.atomic():
+        statements.update_state(user_id=user.pk, state=after, now=NOON)
+
+    row = UserState.objects.get(user_id=user.pk)
+    assert (row.lost_streak, row.streak_lost_on) == (0, None)
+    assert row.as_rules_state() == after
 
 
 def test_an_insert_writes_what_create_would(user):

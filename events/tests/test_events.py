@@ -16,7 +16,7 @@ from checkins.services import checkin_create
 from engagement import services as envelope
 from events.models import Event
 from rewards.errors import InsufficientLoyalty
-from rewards.services import reward_claim, tool_buy, tool_use
+from rewards.services import reward_claim, streak_restore, tool_buy, tool_use
 from rewards.tests.factories import (
     T0,
     InventoryItemFactory,
@@ -24,6 +24,7 @@ from rewards.tests.factories import (
     ToolFactory,
     checkin_days,
     state_grant,
+    state_of,
 )
 from users.tests.factories import UserFactory, client_for
 
@@ -239,6 +240,7 @@ def test_verify_invariants_holds_for_every_kind_of_change(user):
     checkin_days(user, 2)
     later = T0 + dt.timedelta(days=4)
     checkin_create(user_id=user.pk, now=later)  # the streak is lost
+    streak_restore(user_id=user.pk, reason="outage", now=later)  # and given back
     state_grant(user, loyalty=50, freezes=1, now=later)
     reward_claim(user_id=user.pk, reward_id="streak_2", now=later)
     tool_buy(user_id=user.pk, tool_id="tea", now=later)
@@ -250,7 +252,9 @@ def test_verify_invariants_holds_for_every_kind_of_change(user):
         "tool.used",
         "streak.freeze_consumed",
         "streak.lost",
+        "streak.restored",
     }
+    assert state_of(user).streak == 4  # 2 lost + 1, then a bridged check-in
 
     out = io.StringIO()
     call_command("verify_invariants", "--no-progress", stdout=out)

@@ -1,6 +1,7 @@
 """Rewards use cases, one module each: ``unlock`` (the after-change step of
-every state change), ``claim``, ``shop`` (buy, use) and ``staff`` (grants and
-adjustments). Every one goes through the state-change envelope
+every state change), ``claim``, ``shop`` (buy, use), ``staff`` (grants,
+adjustments, streak restores) and ``repair`` (the restore step staff and the
+``streak_repair`` tool share). Every one goes through the state-change envelope
 (``engagement.services.state_change``)."""
 
 from rewards.services.claim import reward_claim
@@ -12,6 +13,7 @@ from rewards.services.staff import (
     freezes_grant,
     loyalty_grant,
     state_adjust,
+    streak_restore,
     tool_grant,
 )
 from rewards.services.unlock import Unlocked, rewards_unlock, unlocked_in
@@ -27,6 +29,7 @@ __all__ = [
     "reward_claim",
     "rewards_unlock",
     "state_adjust",
+    "streak_restore",
     "tool_buy",
     "tool_grant",
     "tool_use",

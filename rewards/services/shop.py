@@ -3,6 +3,7 @@ with staff tool grants."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
@@ -13,10 +14,11 @@ from django.db.models.functions import Coalesce
 from engagement import rules
 from engagement.models import LedgerEntry
 from engagement.services import limits, state_change
-from rewards.effects import effects_kwargs
+from rewards.effects import REPAIR_EFFECT, effects_kwargs
 from rewards.errors import InsufficientLoyalty, InventoryFull, NotInInventory, ToolNotFound
 from rewards.models import InventoryItem, Tool
 from rewards.selectors import inventory_capacity
+from rewards.services.repair import record_streak_restore, repair_check
 from rewards.services.results import ChangeResult, Holding
 
 if TYPE_CHECKING:
@@ -103,6 +105,11 @@ def tool_buy(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
 def tool_use(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeResult:
     """Use one held tool: quantity - 1, then its effects through ``rules.apply``.
 
+    A tool with the ``streak_repair`` effect also restores the streak the last
+    reset check-in lost (a second step, ``streak_restore``), within
+    ``REPAIR_WINDOW_DAYS`` local days of the loss; otherwise it is refused
+    with ``nothing_to_repair`` and the item is kept.
+
     A tool taken off sale (inactive) can still be used by those who hold it.
     The decrement is a compare-and-set (``quantity > 0``), so even without the
     lock the quantity could never go negative or be spent twice."""
@@ -112,6 +119,9 @@ def tool_use(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
             raise ToolNotFound()
         if tool.held_id is None or not tool.held_quantity:
             raise NotInInventory()
+        repairs = bool(tool.effects.get(REPAIR_EFFECT))
+        if repairs:
+            repair_check(change)  # refused before anything is written: the item is kept
         taken = InventoryItem.objects.filter(pk=tool.held_id, quantity__gt=0).update(
             quantity=F("quantity") - 1, updated_at=now
         )
@@ -122,4 +132,9 @@ def tool_use(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
             tool.pk,
             rules.apply(change.current, **effects_kwargs(tool.effects), limits=limits()),
         )
+        if repairs:
+            # Its own entry (streak_restore), after the use's; the response's
+            # meta shows what the use did in all.
+            restore = record_streak_restore(change)
+            step = dataclasses.replace(step, after=restore.after)
     return ChangeResult.of(change, step, item=Holding(tool=tool, quantity=tool.held_quantity - 1))

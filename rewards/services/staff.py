@@ -4,7 +4,8 @@ The admin actions and ``manage.py grant`` call these; nothing else changes a
 state on staff's behalf. Each goes through the state-change envelope like any
 use case: one ``admin_grant`` or ``admin_adjust`` step through ``rules.apply``
 (so every bound holds) with the required reason; rewards the new state meets
-unlock.
+unlock. ``streak_restore`` gives back the streak a check-in reset, at any
+time (the repair tool's window does not bind staff), once per loss.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from engagement import rules
 from engagement.models import LedgerEntry
 from engagement.services import limits, state_change
 from rewards.effects import EFFECT_LIMIT
-from rewards.errors import InvalidStaffChange, NothingToApply, ReasonRequired, ToolNotFound
+from rewards.errors import (
+    InvalidStaffChange,
+    NothingToApply,
+    ReasonRequired,
+    ToolNotFound,
+)
+from rewards.services.repair import record_streak_restore
 from rewards.services.results import ChangeResult
 from rewards.services.shop import inventory_add, inventory_check_room, tool_with_holding
 
@@ -156,3 +163,16 @@ def tool_grant(
         )
         item = inventory_add(user_id=user_id, tool=tool, quantity=quantity, now=now)
     return ChangeResult.of(change, step, item=item)
+
+
+def streak_restore(*, user_id: uuid.UUID, reason: str, now: dt.datetime) -> ChangeResult:
+    """Give back the streak the user's last reset check-in lost: ``streak =
+    lost + streak``, ``longest_streak`` follows (``rules.streak_restore``).
+    One ``streak_restore`` entry (ref: the local date the streak was lost on)
+    with the reason; rewards the restored streak meets unlock, and
+    ``streak.restored`` is written. Once per loss: ``nothing_to_repair`` (409)
+    when no loss is kept (none, or restored already)."""
+    reason = _clean_reason(reason)
+    with state_change(user_id=user_id, now=now) as change:
+        step = record_streak_restore(change, reason=reason)
+    return ChangeResult.of(change, step)

@@ -83,6 +83,23 @@ def test_tools_validate_price_and_effects(staff_client):
     assert Tool.objects.get().effects == {"fatigue": -5}
 
 
+def test_staff_create_a_streak_repair_tool_and_no_such_reward(staff_client):
+    url = reverse("admin:rewards_tool_add")
+    tool = {"id": "mend", "name": "Mend", "price": "40", "active": "on"}
+
+    refused = staff_client.post(url, {**tool, "effects": '{"streak_repair": 2}'})
+    assert "Effect streak_repair must be 1" in refused.content.decode()
+    assert staff_client.post(url, {**tool, "effects": '{"streak_repair": 1}'}).status_code == 302
+    assert Tool.objects.get().effects == {"streak_repair": 1}
+    assert "streak_repair" in staff_client.get(url).content.decode()  # the help text says so
+
+    response = staff_client.post(
+        reverse("admin:rewards_reward_add"), reward_form(effects='{"streak_repair": 1}')
+    )
+    assert "Unknown effect keys: streak_repair." in response.content.decode()
+    assert not Reward.objects.exists()
+
+
 def test_the_id_cannot_be_changed_after_creation(staff_client):
     RewardFactory(id="streak_3", title="Old")
 

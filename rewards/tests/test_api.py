@@ -28,6 +28,8 @@ STATE_KEYS = {
     "total_checkins",
     "streak_freezes",
     "last_checkin_date",
+    "lost_streak",
+    "streak_lost_on",
     "streak_status",
 }
 

@@ -20,7 +20,7 @@ def test_seed_catalog_creates_the_default_catalog():
     output = seed()
 
     assert output == (
-        "Catalog seeded: rewards 5 created, 0 already present; tools 4 created, 0 already present."
+        "Catalog seeded: rewards 5 created, 0 already present; tools 5 created, 0 already present."
     )
     rewards = {
         r.id: (r.rule, r.threshold, r.effects, r.auto_claim, r.active) for r in Reward.objects.all()
@@ -38,6 +38,7 @@ def test_seed_catalog_creates_the_default_catalog():
         "rest": (16, {"fatigue": -15}, True),
         "focus": (20, {"loyalty": 5, "energy": 5}, True),
         "streak_freeze": (50, {"streak_freezes": 1}, True),
+        "streak_repair": (40, {"streak_repair": 1}, True),
     }
 
 
@@ -47,9 +48,9 @@ def test_seed_catalog_is_idempotent():
     output = seed()
 
     assert output == (
-        "Catalog seeded: rewards 0 created, 5 already present; tools 0 created, 4 already present."
+        "Catalog seeded: rewards 0 created, 5 already present; tools 0 created, 5 already present."
     )
-    assert (Reward.objects.count(), Tool.objects.count()) == (5, 4)
+    assert (Reward.objects.count(), Tool.objects.count()) == (5, 5)
 
 
 def test_seed_catalog_keeps_staff_edits_and_restores_missing_entries():
@@ -61,7 +62,7 @@ def test_seed_catalog_keeps_staff_edits_and_restores_missing_entries():
     output = seed()
 
     assert output == (
-        "Catalog seeded: rewards 0 created, 5 already present; tools 1 created, 3 already present."
+        "Catalog seeded: rewards 0 created, 5 already present; tools 1 created, 4 already present."
     )
     coffee = Tool.objects.get(pk="coffee")
     assert (coffee.price, coffee.effects) == (12, {"energy": 10})

@@ -76,6 +76,32 @@ def test_valid_effects_pass():
     ).full_clean()
 
 
+def test_a_tool_may_repair_a_streak():
+    Tool(id="repair", name="Repair", price=40, effects={"streak_repair": 1}).full_clean()
+    Tool(
+        id="phoenix", name="Phoenix", price=90, effects={"streak_repair": 1, "energy": 5}
+    ).full_clean()
+
+
+@pytest.mark.parametrize("amount", [0, 2, -1, True, "1", 1.0])
+def test_streak_repair_is_always_1(amount):
+    tool = Tool(id="repair", name="Repair", price=40, effects={"streak_repair": amount})
+
+    with pytest.raises(ValidationError) as info:
+        tool.full_clean()
+    assert info.value.error_dict["effects"][0].code == "invalid_effects"
+
+
+def test_a_reward_cannot_repair_a_streak():
+    reward = Reward(
+        id="r", title="R", rule=Reward.Rule.STREAK, threshold=1, effects={"streak_repair": 1}
+    )
+
+    with pytest.raises(ValidationError) as info:
+        reward.full_clean()
+    assert "Unknown effect keys: streak_repair." in str(info.value)
+
+
 # --- UserReward ---------------------------------------------------------------------
 def test_a_user_owns_a_reward_at_most_once():
     owned = UserRewardFactory()

@@ -193,6 +193,8 @@ class TestMe:
             "total_checkins": 0,
             "streak_freezes": 0,
             "last_checkin_date": None,
+            "lost_streak": 0,
+            "streak_lost_on": None,
             "streak_status": "broken",
         }
 

@@ -5,7 +5,9 @@ Rewards: ``streak_3`` (loyalty +10), ``streak_7`` (a streak freeze and loyalty
 in the check-in that unlocks it, so the boost lands at once) and ``level_5``
 (loyalty +50); the others wait for ``POST /rewards/{id}/claim``.
 Tools: ``coffee`` (energy +15, fatigue +2; 10), ``rest`` (fatigue -15; 16),
-``focus`` (loyalty +5, energy +5; 20), ``streak_freeze`` (one freeze; 50).
+``focus`` (loyalty +5, energy +5; 20), ``streak_freeze`` (one freeze; 50),
+``streak_repair`` (restores the streak the last reset check-in lost, within
+``REPAIR_WINDOW_DAYS`` of the loss; 40).
 
 Only missing entries are created: staff edits made in the admin are never
 overwritten, and running the command again (or twice at once) changes nothing.
