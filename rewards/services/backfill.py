@@ -64,12 +64,25 @@ class BackfillResult:
         return self.found - self.unlocked
 
 
-def backfill_candidates(reward: Reward) -> QuerySet[UserState, Any]:
+def backfill_candidates(
+    reward: Reward, *, after: uuid.UUID | None = None
+) -> QuerySet[UserState, Any]:
     """The state rows that meet ``reward``'s rule and whose user does not own
-    it, in ``user_id`` order (the lock's order, and the keyset's)."""
+    it, in ``user_id`` order (the lock's order, and the keyset's), after the
+    user ``after``.
+
+    PostgreSQL reads it as a merge anti-join of two scans in ``user_id``
+    order: the state table's primary key and the ``(user, reward)`` unique
+    index of ownership. ``after`` is given to both sides: the planner does
+    not carry an inequality across the join, and without it the ownership
+    scan of every batch would start from the first user again."""
     owned = UserReward.objects.filter(user_id=OuterRef("user_id"), reward_id=reward.pk)
     meets = Q(**{f"{RULE_FIELDS[reward.rule]}__gte": reward.threshold})
-    return UserState.objects.filter(meets).filter(~Exists(owned)).order_by("user_id")
+    query = UserState.objects.filter(meets)
+    if after is not None:
+        query = query.filter(user_id__gt=after)
+        owned = owned.filter(user_id__gt=after)
+    return query.filter(~Exists(owned)).order_by("user_id")
 
 
 def backfill_count(*, reward_id: str) -> int:
@@ -103,9 +116,7 @@ def reward_backfill(
         reward = Reward.objects.filter(pk=reward_id, active=True).first()
         if reward is None:  # inactive (or deleted) now: nothing to unlock
             break
-        query = backfill_candidates(reward)
-        if after is not None:
-            query = query.filter(user_id__gt=after)
+        query = backfill_candidates(reward, after=after)
         user_ids = list(query.values_list("user_id", flat=True)[:batch_size])
         if not user_ids:
             break
