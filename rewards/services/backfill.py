@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from engagement.models import UserState
@@ -110,6 +111,7 @@ def reward_backfill(
         raise ValueError("batch_size must be at least 1")
     if not Reward.objects.filter(pk=reward_id).exists():
         raise RewardNotFound()
+    _refresh_ownership_statistics()
     found = unlocked = unlocks = auto_claimed = batches = 0
     after: uuid.UUID | None = None
     while True:
@@ -146,6 +148,22 @@ def reward_backfill(
         auto_claimed=auto_claimed,
         batches=batches,
     )
+
+
+def _refresh_ownership_statistics() -> None:
+    """``ANALYZE`` the ownership table on PostgreSQL before a run.
+
+    A backfill inserts up to hundreds of thousands of ownership rows of one
+    reward, too few to trigger autovacuum's analyze on a large table. With
+    the statistics from before, the planner believes the reward has almost no
+    owners and joins the next run's candidate read against all of them for
+    every state row it reads: a re-run over 1 M users did not finish its
+    first batch in a minute (docs/PERFORMANCE.md, "Reward backfill"). ANALYZE
+    samples the table (a fraction of a second) and takes no lock that writes
+    wait for."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {UserReward._meta.db_table}")
 
 
 def reward_backfill_enqueue(*, reward_id: str) -> None:

@@ -260,7 +260,7 @@ def test_an_unknown_reward_is_not_found():
         reward_backfill(reward_id="nope", now=LATER)
 
 
-def test_a_batch_costs_three_statements_a_user_and_five_more():
+def test_a_batch_costs_three_statements_a_user():
     streakers(3, 3, 3, 3)
     RewardFactory(id="three", rule=Reward.Rule.STREAK, threshold=3)
 
@@ -270,7 +270,9 @@ def test_a_batch_costs_three_statements_a_user_and_five_more():
     # exists; per batch: the reward, the candidates, BEGIN, the lock, then per user the
     # rewards not owned, the ownership insert, the events insert; COMMIT; the final
     # reward and candidates reads that find nobody.
-    assert len(captured) == 1 + 2 + 2 + 1 + 3 * 4 + 2
+    # On PostgreSQL, ANALYZE of the ownership table first (_refresh_ownership_statistics).
+    analyze = 1 if connection.vendor == "postgresql" else 0
+    assert len(captured) == 1 + analyze + 2 + 2 + 1 + 3 * 4 + 2
 
 
 # --- The task ------------------------------------------------------------------------
