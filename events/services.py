@@ -181,9 +181,12 @@ def record_events(
 def events_record(change: StateChange) -> list[RecordedEvent]:
     """The envelope's after-change step: the change's events, inserted in the
     change's own write (one statement with the state row and the ledger on
-    PostgreSQL: the hot path pays no round trip for them)."""
+    PostgreSQL: the hot path pays no round trip for them). A backfill's
+    events carry ``backfill: true`` in their data."""
     user_id = change.user_id
-    events = [(user_id, kind, data) for kind, data in change_events(change)]
+    # A backfill's events say so: the user did nothing, the catalog changed.
+    mark = {"backfill": True} if change.backfill else {}
+    events = [(user_id, kind, {**data, **mark}) for kind, data in change_events(change)]
     if not events:
         return []
     recorded, rows = _event_rows(now=change.now, events=events, in_feed=True)

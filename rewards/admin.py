@@ -1,5 +1,7 @@
 """The reward and tool catalogs (edited by staff, effects validated on save) and
-the read-only ownership and inventory tables."""
+the read-only ownership and inventory tables. A reward created active or
+re-activated (its form or the list's action) enqueues its backfill: the users
+who already meet its rule get it in the background."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,6 +14,7 @@ from base.admin_mixins import (
 )
 from rewards.effects import EFFECT_KEYS, REPAIR_EFFECT
 from rewards.models import InventoryItem, Reward, Tool, UserReward
+from rewards.services.backfill import reward_backfill_enqueue
 
 EFFECTS_HELP = (
     "A JSON object of integers under "
@@ -94,6 +97,11 @@ class CatalogAdmin(admin.ModelAdmin):
             self.log_change(request, obj, f"Set active={active}.")
         state = "active" if active else "inactive"
         self.message_user(request, f"{len(changed)} entries set {state}.", messages.SUCCESS)
+        if active and changed:
+            self.activated(request, changed)
+
+    def activated(self, request, objs) -> None:
+        """Entries that were just created active or re-activated (hook)."""
 
 
 @admin.register(Reward)
@@ -112,6 +120,23 @@ class RewardAdmin(CatalogAdmin):
     list_filter = ("active", "rule", "auto_claim")
     search_fields = ("id", "title", "description")
     ordering = ("rule", "threshold", "id")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.active and (not change or "active" in form.changed_data):
+            self.activated(request, [obj])
+
+    def activated(self, request, objs) -> None:
+        # In the admin's transaction: the task rows commit with the rewards.
+        for obj in objs:
+            reward_backfill_enqueue(reward_id=obj.pk)
+        names = ", ".join(str(obj.pk) for obj in objs)
+        self.message_user(
+            request,
+            f"Backfill enqueued for {names}: users who already meet the rule get it in the "
+            "background (manage.py backfill_rewards does it by hand).",
+            messages.INFO,
+        )
 
 
 @admin.register(Tool)

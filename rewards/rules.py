@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from engagement import rules
 from rewards.models import RewardRule
 
+# The state field each reward rule compares with its threshold: a field of
+# ``rules.State`` and a column of the state row (the backfill selects by it).
+RULE_FIELDS: dict[str, str] = {
+    RewardRule.STREAK: "streak",
+    RewardRule.TOTAL_CHECKINS: "total_checkins",
+    RewardRule.LEVEL: "level",
+    RewardRule.LONGEST_STREAK: "longest_streak",
+}
+
 
 def rule_values(state: rules.State) -> dict[str, int]:
     """The state value each reward rule compares with its threshold."""

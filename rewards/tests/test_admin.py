@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 from base.admin_mixins import CappedCountPaginator
 from engagement.tests.factories import LedgerEntryFactory
@@ -143,3 +144,79 @@ def test_a_changelist_past_the_count_cap_says_so(staff_client, monkeypatch):
     page = staff_client.get(reverse("admin:engagement_ledgerentry_changelist")).content.decode()
 
     assert "5+ ledger entries" in page
+
+
+# --- Backfill: creating or re-activating a reward enqueues it --------------------------
+def backfills() -> list[str]:
+    return [
+        row.args_kwargs["kwargs"]["reward_id"]
+        for row in DBTaskResult.objects.filter(task_path="rewards.tasks.backfill_reward")
+    ]
+
+
+def test_creating_an_active_reward_enqueues_its_backfill(staff_client):
+    response = staff_client.post(reverse("admin:rewards_reward_add"), reward_form(), follow=True)
+
+    assert backfills() == ["streak_5"]
+    assert "Backfill enqueued for streak_5" in response.content.decode()
+
+
+def test_creating_an_inactive_reward_enqueues_nothing(staff_client):
+    form = reward_form()
+    del form["active"]
+
+    staff_client.post(reverse("admin:rewards_reward_add"), form)
+
+    assert Reward.objects.get().active is False
+    assert backfills() == []
+
+
+def test_re_activating_a_reward_enqueues_its_backfill_and_other_edits_do_not(staff_client):
+    RewardFactory(id="streak_5", threshold=5, active=False)
+    url = reverse("admin:rewards_reward_change", args=["streak_5"])
+    inactive = reward_form()
+    del inactive["active"]
+
+    staff_client.post(url, {**inactive, "title": "Renamed"})  # still inactive
+    assert backfills() == []
+    staff_client.post(url, reward_form())  # re-activated
+    assert backfills() == ["streak_5"]
+    staff_client.post(url, reward_form(title="Five", threshold="4"))  # active, edited
+    assert backfills() == ["streak_5"]
+    staff_client.post(url, inactive)  # deactivated
+    assert backfills() == ["streak_5"]
+
+
+def test_the_activate_action_enqueues_a_backfill_per_re_activated_reward(staff_client):
+    RewardFactory(id="a", active=False)
+    RewardFactory(id="b", active=True)
+    RewardFactory(id="c", active=False)
+    changelist = reverse("admin:rewards_reward_changelist")
+
+    staff_client.post(
+        changelist, {"action": "make_active", "_selected_action": ["a", "b", "c"], "index": 0}
+    )
+    staff_client.post(
+        changelist, {"action": "make_inactive", "_selected_action": ["a"], "index": 0}
+    )
+
+    assert sorted(backfills()) == ["a", "c"]
+    assert not DBTaskResult.objects.exclude(task_path="rewards.tasks.backfill_reward").exists()
+
+
+def test_tools_enqueue_no_backfill(staff_client):
+    ToolFactory(id="coffee", active=False)
+
+    staff_client.post(
+        reverse("admin:rewards_tool_changelist"),
+        {"action": "make_active", "_selected_action": ["coffee"], "index": 0},
+    )
+
+    assert Tool.objects.get().active is True
+    assert not DBTaskResult.objects.exists()
+
+
+def test_a_failed_save_enqueues_nothing(staff_client):
+    staff_client.post(reverse("admin:rewards_reward_add"), reward_form(effects='{"bogus": 1}'))
+
+    assert backfills() == []
