@@ -2,14 +2,16 @@
 
 import dataclasses
 import datetime as dt
+import io
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
 from engagement.services import state_change
 from events import streaks
-from leaderboards.models import BoardScore
+from leaderboards.models import BoardScore, WeeklyCheckins
 from leaderboards.services import board_score_mismatches, boards_rebuild
 from leaderboards.tests.helpers import board, check_in, days, top, utc
 from rewards.services.staff import state_adjust
@@ -81,3 +83,37 @@ def test_rebuild_recounts_rows_written_around_the_services():
     assert boards_rebuild() > 0
     assert board_score_mismatches() == {}
     assert board(users[1], "streak", utc(2026, 3, 2, 14))["me"] == {"rank": 2, "score": 2}
+
+
+def test_the_migration_counts_the_checkins_made_before_the_boards():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("leaderboards.migrations.0002_count_existing_checkins")
+    users = UserFactory.create_batch(3)
+    for user in users:
+        check_in(user, days(MAR_1, 3))
+    before = stored_weeks()
+    WeeklyCheckins.objects.all().delete()
+    BoardScore.objects.all().delete()
+
+    migration.count_existing(apps, None)
+    assert stored_weeks() == before
+    assert board_score_mismatches() == {}
+
+
+def test_the_rebuild_command_checks_and_repairs():
+    user = UserFactory()
+    check_in(user, days(MAR_1, 2))
+    call_command("rebuild_leaderboards", "--check", stdout=io.StringIO())
+    BoardScore.objects.all().delete()
+    with pytest.raises(CommandError):
+        call_command("rebuild_leaderboards", "--check", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("rebuild_leaderboards", stdout=out)
+    assert "Rebuilt" in out.getvalue()
+
+
+def stored_weeks() -> list[tuple]:
+    return sorted(WeeklyCheckins.objects.values_list("user_id", "week_start", "checkins"))
