@@ -78,8 +78,8 @@ def fill(size: int) -> None:
               loss_reported_for, leaderboard_opt_in, updated_at)
             SELECT {new_id}, 1, 50, 0, 0, s, s, s, 0, %(today)s - (i %% 2),
                    CASE WHEN i %% 10 = 3 THEN %(today)s - (i %% 2) END, i %% 20 <> 0, now()
-            FROM (SELECT i, CASE WHEN i %% 4 = 0 THEN 0
-                              ELSE 1 + floor(-ln(((i::bigint * 7919) %% 100003 + 1) / 100004.0) * 40)::int
+            FROM (SELECT i, CASE WHEN i %% 4 = 0 THEN 0 ELSE 1 + floor(
+                              -ln(((i::bigint * 7919) %% 100003 + 1) / 100004.0) * 40)::int
                          END AS s
                   FROM generate_series(1, %(n)s) i) AS spread""",
         f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
