@@ -30,6 +30,7 @@ def test_entrypoint_migrates_seeds_serves_and_stops_gracefully(tmp_path):
         "BIND": "127.0.0.1",
         "WEB_CONCURRENCY": "2",
         "DB_WAIT_SECONDS": "5",
+        "WEB_GRACEFUL_TIMEOUT": "10",
     }
     # Ready once migrated, seeded and serving: /readyz answers 200.
     server = live_server.start(
@@ -46,7 +47,10 @@ def test_entrypoint_migrates_seeds_serves_and_stops_gracefully(tmp_path):
             tools = r.read().decode()
         assert "streak_freeze" in tools  # seed_catalog ran
     finally:
-        stopped = server.stop()
+        # The server's own grace (10 s) is shorter than this wait: when SIGTERM
+        # races a worker that is still starting, granian can take its whole
+        # grace to reap it, and must still end by itself, not be killed.
+        stopped = server.stop(timeout=30)
     output = server.log.read_text()
     assert stopped == 0, output  # SIGTERM drains and exits cleanly
     assert "Database reachable" in output
