@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from base.openapi import problems
 from leaderboards.boards import BOARDS
-from leaderboards.errors import NoPreviousPeriod, UnknownBoard
+from leaderboards.errors import UnknownBoard
 from leaderboards.selectors import board_read
 from leaderboards.serializers import (
     LeaderboardOutputSerializer,
@@ -29,13 +29,11 @@ class LeaderboardViewSet(viewsets.ViewSet):
             "`streak`: current streaks (a streak whose loss was announced is off the board); "
             "`weekly`: check-ins in each user's own local ISO week, the caller's week (or "
             "the one before, `period=previous`). Ties share a rank. Users who set "
-            "`leaderboard_opt_in: false` (PATCH /me) are neither shown nor counted. "
-            "404 `unknown_board`, or `no_previous_period` for `period=previous` on the "
-            "streak board."
+            "`leaderboard_opt_in: false` (PATCH /me) are neither shown nor counted."
         ),
         parameters=[
             OpenApiParameter("board", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(BOARDS)),
-            LeaderboardQuerySerializer,
+            LeaderboardQuerySerializer(board="weekly"),
         ],
         responses={
             200: LeaderboardOutputSerializer,
@@ -45,12 +43,8 @@ class LeaderboardViewSet(viewsets.ViewSet):
     def retrieve(self, request, board: str):
         if board not in BOARDS:
             raise UnknownBoard()
-        # A plain dict: an empty parameter (`?period=`) is then a bad value,
-        # not one left out (DRF reads a QueryDict like an HTML form).
-        query = LeaderboardQuerySerializer(data=request.query_params.dict())
+        query = LeaderboardQuerySerializer(data=request.query_params, board=board)
         query.is_valid(raise_exception=True)
-        if board == "streak" and query.validated_data["period"] != "current":
-            raise NoPreviousPeriod()
         page = board_read(
             user_id=request.user.pk,
             board=board,
