@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("leaderboards", "0001_initial"),
         ("checkins", "0004_timestamps_set_by_services"),
-        ("engagement", "0009_userstate_leaderboard_opt_in_streak_board"),
+        ("engagement", "0008_userstate_leaderboard_opt_in_streak_board"),
         ("users", "0005_user_leaderboard_opt_in"),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engagement', '0008_streak_loss'),
+        ('engagement', '0007_streak_markers'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
