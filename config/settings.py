@@ -60,8 +60,6 @@ INSTALLED_APPS = [
     "checkins",
     # After rewards: its after-change step runs after the unlock step.
     "events",
-    # The boards' step reads only the change's own steps: any place after engagement.
-    "leaderboards",
     # After events: its listener enqueues deliveries for the events just written.
     "webhooks",
     "privacy",

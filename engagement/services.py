@@ -97,7 +97,6 @@ class LockedState:
     state: rules.State
     at_risk_notified_on: dt.date | None
     loss_reported_for: dt.date | None
-    leaderboard_opt_in: bool
     token_version: int
 
     def as_locked_user(self) -> LockedUser:
@@ -110,7 +109,6 @@ class LockedState:
             token_version=self.token_version,
             state=self.state,
             loss_reported_for=self.loss_reported_for,
-            leaderboard_opt_in=self.leaderboard_opt_in,
         )
 
 
@@ -119,7 +117,6 @@ _BATCH_LOCK_COLUMNS = (
     *statements.STATE_COLUMNS,
     "at_risk_notified_on",
     "loss_reported_for",
-    "leaderboard_opt_in",
     "user__timezone",
     "user__is_active",
     "user__token_version",
@@ -153,15 +150,9 @@ def states_lock(*, user_ids: Sequence[uuid.UUID], condition: Q | None = None) ->
         query = query.select_for_update(of=("self",))
     locked = []
     for user_id, *values in query.values_list(*_BATCH_LOCK_COLUMNS):
-        (
-            *state_values,
-            at_risk_notified_on,
-            loss_reported_for,
-            opt_in,
-            timezone_name,
-            is_active,
-            version,
-        ) = values
+        *state_values, at_risk_notified_on, loss_reported_for, timezone_name, is_active, version = (
+            values
+        )
         locked.append(
             LockedState(
                 user_id=user_id,
@@ -171,19 +162,9 @@ def states_lock(*, user_ids: Sequence[uuid.UUID], condition: Q | None = None) ->
                 at_risk_notified_on=at_risk_notified_on,
                 loss_reported_for=loss_reported_for,
                 token_version=version,
-                leaderboard_opt_in=bool(opt_in),
             )
         )
     return locked
-
-
-def state_leaderboard_opt_in_set(*, user_id: uuid.UUID, opt_in: bool) -> None:
-    """Write the state row's copy of the user's ``leaderboard_opt_in``. The
-    caller holds the state lock and writes the user's own flag in the same
-    transaction (``users.services.user_update_profile``)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("the copy is written with the user's flag, in one transaction")
-    UserState.objects.filter(user_id=user_id).update(leaderboard_opt_in=opt_in)
 
 
 @dataclass(frozen=True)
@@ -228,7 +209,6 @@ class StateChange:
         self.steps: list[LedgerStep] = []
         self.outcomes: dict[str, Any] = {}
         self._extra_rows: list[statements.Rows] = []
-        self._tally: statements.Tally | None = None
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -261,13 +241,6 @@ class StateChange:
                 self.outcomes[name] = step(self)
         self._save()
 
-    def tally_with(self, tally: statements.Tally) -> None:
-        """Add ``tally`` in the change's own write (the leaderboards' counts):
-        one per change, in the same statement as the state row on PostgreSQL."""
-        if self._tally is not None:
-            raise RuntimeError("a change writes one tally")
-        self._tally = tally
-
     def _save(self) -> None:
         """The state row, one ledger entry per step, and the rows of the
         after-change steps: one statement on PostgreSQL. Without a step the
@@ -296,7 +269,6 @@ class StateChange:
             state=self.current,
             now=self.now,
             inserts=[ledger, *self._extra_rows],
-            tally=self._tally,
         )
 
 

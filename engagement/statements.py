@@ -53,10 +53,6 @@ class LockedUser:
     # periodic job already reported (``events.streaks``): a check-in that
     # resets that streak does not report it again. Read here, under the lock.
     loss_reported_for: dt.date | None
-    # The state row's copy of the user's ``leaderboard_opt_in``: whether the
-    # change counts on the leaderboards. Read from the locked row itself, so a
-    # change queued behind an opt-out sees it.
-    leaderboard_opt_in: bool = True
 
 
 def db_user_id(user_id: uuid.UUID | str) -> Any:
@@ -83,7 +79,7 @@ def _fields_of(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
 
 # --- The lock ----------------------------------------------------------------------
 _LOCK_USER_COLUMNS = ("timezone", "is_active", "token_version")
-_LOCK_MARKER_COLUMNS = ("loss_reported_for", "leaderboard_opt_in")
+_LOCK_MARKER_COLUMNS = ("loss_reported_for",)
 _LOCK_COLUMNS = (
     *STATE_COLUMNS,
     *_LOCK_MARKER_COLUMNS,
@@ -129,7 +125,7 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
     if found is None:
         return None
     values = values_from_db(_lock_read_fields(), found)
-    *state_values, loss_reported_for, opt_in, timezone_name, is_active, token_version = values
+    *state_values, loss_reported_for, timezone_name, is_active, token_version = values
     return LockedUser(
         user_id=user_id,
         timezone=timezone_name,
@@ -137,7 +133,6 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
         token_version=token_version,
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
         loss_reported_for=loss_reported_for,
-        leaderboard_opt_in=bool(opt_in),
     )
 
 
@@ -268,202 +263,29 @@ def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.d
     insert_rows(rows.model, rows.names, rows.rows)
 
 
-# --- Counters and the histograms of their values ----------------------------------
-# Django compiles no additive upsert (``ON CONFLICT ... DO UPDATE SET n = n +
-# EXCLUDED.n``: its ``update_conflicts`` only copies EXCLUDED), so these few
-# statements are written here, from the models' own table and column names;
-# values are parameters, adapted by each field as the ORM adapts them.
-# PostgreSQL and SQLite (3.35+) share the syntax.
-@dataclass(frozen=True)
-class Counter:
-    """One more in ``model``'s counter row at ``key`` (values by field name):
-    its ``count`` column + 1, or a new row at 1."""
-
-    model: type[Model]
-    key: Mapping[str, Any]
-    count: str
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Signed additions to a histogram table: ``model``'s rows are identified
-    by ``keys`` (field names, a unique constraint) and hold ``amount``. Each of
-    ``rows`` is the key values then the amount to add; a missing row is
-    inserted with it. Optionally a ``counter`` moves by one in the same
-    statement, and the histogram of its values follows: -1 at its old value,
-    +1 at its new one, at the key ``moved`` with its value in ``score``.
-
-    Rows are added in key order, so two tallies over the same rows lock them
-    in the same order: concurrent writers queue, never deadlock."""
-
-    model: type[Model]
-    keys: tuple[str, ...]
-    amount: str
-    rows: Sequence[tuple[Any, ...]] = ()
-    counter: Counter | None = None
-    score: str = ""
-    moved: Mapping[str, Any] | None = None
-
-    def merged(self, more: Sequence[tuple[Any, ...]] = ()) -> list[tuple[Any, ...]]:
-        """``rows`` and ``more`` summed per key, without zero amounts, in key order."""
-        totals: dict[tuple[Any, ...], int] = {}
-        for *key, amount in (*self.rows, *more):
-            totals[tuple(key)] = totals.get(tuple(key), 0) + amount
-        return [(*key, amount) for key, amount in sorted(totals.items()) if amount]
-
-
-def _quoted(model: type[Model], names: Sequence[str]) -> list[str]:
-    columns = [_field(model, name).column for name in names]
-    if None in columns:
-        raise TypeError(f"{model.__name__}: {names} are not all columns")
-    return [connection.ops.quote_name(str(column)) for column in columns]
-
-
-@cache
-def _counter_sql(vendor: str, model: type[Model], keys: tuple[str, ...], count: str) -> str:
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = _quoted(model, (*keys, count))
-    counted = columns[-1]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
-        f" ON CONFLICT ({', '.join(columns[:-1])})"
-        f" DO UPDATE SET {counted} = {table}.{counted} + 1 RETURNING {table}.{counted} AS n"
-    )
-
-
-def _counter_statement(counter: Counter) -> tuple[str, list[Any]]:
-    keys = tuple(counter.key)
-    sql = _counter_sql(connection.vendor, counter.model, keys, counter.count)
-    params = prep_values(_fields(counter.model, (*keys, counter.count)), [*counter.key.values(), 1])
-    return sql, params
-
-
-def _tally_head(tally: Tally) -> tuple[str, str]:
-    """The ``INSERT INTO table (columns)`` and the ``ON CONFLICT`` tail."""
-    table = connection.ops.quote_name(tally.model._meta.db_table)
-    columns = _quoted(tally.model, (*tally.keys, tally.amount))
-    amount = columns[-1]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)})",
-        f" ON CONFLICT ({', '.join(columns[:-1])})"
-        f" DO UPDATE SET {amount} = {table}.{amount} + EXCLUDED.{amount}",
-    )
-
-
-def _tally_params(tally: Tally, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-    fields = _fields(tally.model, (*tally.keys, tally.amount))
-    return [value for row in rows for value in prep_values(fields, row)]
-
-
-def _tally_values_statement(tally: Tally, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
-    head, tail = _tally_head(tally)
-    row = "(" + ", ".join(["%s"] * (len(tally.keys) + 1)) + ")"
-    return head + " VALUES " + ", ".join([row] * len(rows)) + tail, _tally_params(tally, rows)
-
-
-def _moved_rows(tally: Tally, new_value: int) -> list[tuple[Any, ...]]:
-    if tally.moved is None:
-        return []
-    rows = []
-    for value, amount in ((new_value - 1, -1), (new_value, 1)):
-        if value > 0:
-            key = {**tally.moved, tally.score: value}
-            rows.append((*(key[name] for name in tally.keys), amount))
-    return rows
-
-
-def tally_add(tally: Tally) -> None:
-    """Run ``tally`` (its counter first, when it has one): two statements at
-    most. Inside the caller's transaction."""
-    more: list[tuple[Any, ...]] = []
-    with connection.cursor() as cursor:
-        if tally.counter is not None:
-            cursor.execute(*_counter_statement(tally.counter))
-            more = _moved_rows(tally, cursor.fetchone()[0])
-        rows = tally.merged(more)
-        if rows:
-            cursor.execute(*_tally_values_statement(tally, rows))
-
-
-def _tally_ctes(tally: Tally) -> tuple[list[str], list[Any]]:
-    """PostgreSQL: the tally as data-modifying CTEs of the change's write. The
-    histogram reads the counter's new value from its RETURNING, in the same
-    statement."""
-    rows = tally.merged()
-    if tally.counter is None:
-        if not rows:
-            return [], []
-        sql, params = _tally_values_statement(tally, rows)
-        return [f"tally AS ({sql})"], params
-    counter_sql, params = _counter_statement(tally.counter)
-    parts = [f"counter AS ({counter_sql})"]
-    if tally.moved is None:
-        return parts, params
-    fields = _fields(tally.model, tally.keys)
-    columns = []
-    for field, name in zip(fields, tally.keys, strict=True):
-        if name == tally.score:
-            columns.append("counter_moved.score")
-        else:
-            columns.append("%s")
-            params.append(field.get_db_prep_save(tally.moved[name], connection))
-    moved = (
-        f"SELECT {', '.join(columns)}, counter_moved.amount FROM ("
-        "SELECT counter.n + shift.step AS score, shift.amount FROM counter"
-        " CROSS JOIN (VALUES (-1, -1), (0, 1)) AS shift (step, amount)"
-        ") AS counter_moved WHERE counter_moved.score > 0"
-    )
-    selects = [moved]
-    if rows:
-        row = "(" + ", ".join(["%s"] * (len(tally.keys) + 1)) + ")"
-        selects.append("VALUES " + ", ".join([row] * len(rows)))
-        params += _tally_params(tally, rows)
-    head, tail = _tally_head(tally)
-    order = ", ".join(str(i + 1) for i in range(len(tally.keys)))
-    union = " UNION ALL ".join(selects)
-    # Keys repeated by the Python rows and the counter's move are summed first:
-    # one INSERT may not touch a row twice.
-    summed = (
-        f"SELECT {', '.join(f'k{i}' for i in range(len(tally.keys)))}, sum(a)::integer"
-        f" FROM ({union}) AS added ({', '.join(f'k{i}' for i in range(len(tally.keys)))}, a)"
-        f" GROUP BY {order} HAVING sum(a) <> 0 ORDER BY {order}"
-    )
-    parts.append(f"tally AS ({head} {summed}{tail})")
-    return parts, params
-
-
 # --- The whole write of a change ---------------------------------------------------
 @cache
-def _write_sql(update_sql: str, insert_sqls: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
+def _write_sql(update_sql: str, insert_sqls: tuple[str, ...]) -> str:
     """One statement: the state update and each insert as data-modifying CTEs
     (PostgreSQL runs every one of them whether or not it is referenced), and
     the number of state rows updated as its result."""
     parts = [f"state_update AS ({update_sql} RETURNING 1)"]
     parts += [f"insert_{i} AS ({sql})" for i, sql in enumerate(insert_sqls)]
-    parts += extra
     return "WITH " + ", ".join(parts) + " SELECT count(*) FROM state_update"
 
 
 def write_change(
-    *,
-    user_id: uuid.UUID,
-    state: rules.State,
-    now: dt.datetime,
-    inserts: Sequence[Rows],
-    tally: Tally | None = None,
+    *, user_id: uuid.UUID, state: rules.State, now: dt.datetime, inserts: Sequence[Rows]
 ) -> None:
-    """Write ``state`` to the user's locked state row, insert ``inserts``
-    (the ledger entries, the events) and add ``tally`` (the leaderboards'
-    counts): one round trip on PostgreSQL, where each statement is a
-    data-modifying CTE of one statement; one statement each elsewhere. The
-    statements are the same either way."""
+    """Write ``state`` to the user's locked state row and insert ``inserts``
+    (the ledger entries, the events): one round trip on PostgreSQL, where each
+    statement is a data-modifying CTE of one statement; one statement each
+    elsewhere. The statements are the same compiled ones either way."""
     inserts = [rows for rows in inserts if rows.rows]
     if connection.vendor != "postgresql":
         update_state(user_id=user_id, state=state, now=now)
         for rows in inserts:
             insert_rows(rows.model, rows.names, rows.rows)
-        if tally is not None:
-            tally_add(tally)
         return
     values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
     params = [*prep_values(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
@@ -472,13 +294,8 @@ def write_change(
         sql, insert_params = _insert_statement(rows)
         insert_sqls.append(sql)
         params += insert_params
-    extra: list[str] = []
-    if tally is not None:
-        extra, tally_params = _tally_ctes(tally)
-        params += tally_params
-    sql = _write_sql(_update_sql(connection.vendor), tuple(insert_sqls), tuple(extra))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_write_sql(_update_sql(connection.vendor), tuple(insert_sqls)), params)
         if cursor.fetchone()[0] != 1:
             raise RuntimeError(f"state row of {user_id} vanished while locked")
 
@@ -493,7 +310,6 @@ class Profile:
     display_name: str
     timezone: str
     date_joined: dt.datetime
-    leaderboard_opt_in: bool
 
     @property
     def pk(self) -> uuid.UUID:
@@ -507,14 +323,7 @@ class ProfileWithState:
     token_version: int  # checked against the caller's token, never shown
 
 
-_PROFILE_COLUMNS = (
-    "email",
-    "display_name",
-    "timezone",
-    "date_joined",
-    "leaderboard_opt_in",
-    "token_version",
-)
+_PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined", "token_version")
 
 
 @cache
@@ -546,7 +355,7 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
     if found is None:
         return None
     values = values_from_db(_profile_read_fields(), found)
-    email, display_name, timezone_name, joined, opt_in, token_version, *state_values = values
+    email, display_name, timezone_name, joined, token_version, *state_values = values
     return ProfileWithState(
         profile=Profile(
             id=user_id,
@@ -554,7 +363,6 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
             display_name=display_name,
             timezone=timezone_name,
             date_joined=joined,
-            leaderboard_opt_in=bool(opt_in),
         ),
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
         token_version=token_version,

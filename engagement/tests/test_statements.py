@@ -176,7 +176,6 @@ def test_me_reads_what_the_orm_reads_and_nothing_for_inactive_users(user):
         display_name=user.display_name,
         timezone=user.timezone,
         date_joined=user.date_joined,
-        leaderboard_opt_in=user.leaderboard_opt_in,
     )
     assert found.state == STATE
     assert found.token_version == user.token_version == 7
