@@ -156,10 +156,14 @@ def _update_sql(vendor: str) -> str:
     return sql
 
 
+def _update_params(*, user_id: uuid.UUID, state: rules.State, now: dt.datetime) -> list[Any]:
+    values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
+    return [*prep_values(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
+
+
 def update_state(*, user_id: uuid.UUID, state: rules.State, now: dt.datetime) -> None:
     """Write ``state`` to the user's (locked) state row."""
-    values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
-    params = [*prep_values(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
+    params = _update_params(user_id=user_id, state=state, now=now)
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(connection.vendor), params)
         if cursor.rowcount != 1:
@@ -257,12 +261,6 @@ def ledger_rows(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.dat
     return Rows(LedgerEntry, _LEDGER_COLUMNS, rows)
 
 
-def insert_ledger(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.datetime) -> None:
-    """All of one change's ledger entries in one multi-row INSERT."""
-    rows = ledger_rows(user_id=user_id, entries=entries, now=now)
-    insert_rows(rows.model, rows.names, rows.rows)
-
-
 # --- The whole write of a change ---------------------------------------------------
 @cache
 def _write_sql(update_sql: str, insert_sqls: tuple[str, ...]) -> str:
@@ -287,8 +285,7 @@ def write_change(
         for rows in inserts:
             insert_rows(rows.model, rows.names, rows.rows)
         return
-    values = [getattr(state, name) for name in STATE_COLUMNS] + [now]
-    params = [*prep_values(_fields(UserState, _UPDATE_COLUMNS), values), db_user_id(user_id)]
+    params = _update_params(user_id=user_id, state=state, now=now)
     insert_sqls = []
     for rows in inserts:
         sql, insert_params = _insert_statement(rows)
