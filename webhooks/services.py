@@ -210,13 +210,9 @@ def _create_deliveries(
     ]
     if not wanted:
         return 0
-    existing = set(
-        Delivery.objects.filter(
-            endpoint__in=endpoints, event__in=[e.id for e in events]
-        ).values_list("endpoint_id", "event_id")
-    )
-    new = [d for d in wanted if (d.endpoint_id, d.event_id) not in existing]
-    Delivery.objects.bulk_create(new, ignore_conflicts=True)
+    # An existing (endpoint, event) delivery is kept as it is: the unique
+    # constraint drops the duplicate row.
+    Delivery.objects.bulk_create(wanted, ignore_conflicts=True)
     created = Delivery.objects.filter(
         endpoint__in=endpoints,
         event__in=[e.id for e in events],
