@@ -87,29 +87,12 @@ def state_lock(*, user_id: uuid.UUID, include_inactive: bool = False) -> LockedU
 
 
 @dataclass(frozen=True)
-class LockedState:
-    """A state row locked by :func:`states_lock`, with its user's zone and
-    active flag and the notification markers (``events.streaks``)."""
+class LockedState(LockedUser):
+    """A state row locked by :func:`states_lock`: what :func:`state_lock`
+    reads (so a batch job's changes, :func:`states_change`, start from it),
+    and the reminder marker of ``events.streaks``."""
 
-    user_id: uuid.UUID
-    timezone: str
-    is_active: bool
-    state: rules.State
     at_risk_notified_on: dt.date | None
-    loss_reported_for: dt.date | None
-    token_version: int
-
-    def as_locked_user(self) -> LockedUser:
-        """What :func:`state_lock` would have read: a batch job's changes
-        (:func:`states_change`) start from it."""
-        return LockedUser(
-            user_id=self.user_id,
-            timezone=self.timezone,
-            is_active=self.is_active,
-            token_version=self.token_version,
-            state=self.state,
-            loss_reported_for=self.loss_reported_for,
-        )
 
 
 _BATCH_LOCK_COLUMNS = (
@@ -319,7 +302,7 @@ def states_change(
     commit, so batches stay small (a thousand users)."""
     with transaction.atomic():
         changes = [
-            StateChange(locked=row.as_locked_user(), now=now, backfill=backfill)
+            StateChange(locked=row, now=now, backfill=backfill)
             for row in states_lock(user_ids=user_ids, condition=condition)
             if row.is_active
         ]
