@@ -164,7 +164,7 @@ def record_events(
 ) -> list[RecordedEvent]:
     """Write ``events`` (user id, type, data) in one insert, in the caller's
     transaction, and tell the listeners of :data:`events_recorded` (webhooks
-    enqueue their deliveries there, in the same transaction).
+    stage their fan-out there, in the same transaction).
 
     Every event's ``data`` starts with the ``user_id`` it is about. Events not
     ``in_feed`` belong to no account (``user.deleted``: the account is gone)."""
@@ -174,8 +174,12 @@ def record_events(
         raise RuntimeError("record_events() must run in the transaction of its change.")
     recorded, rows = _event_rows(now=now, events=events, in_feed=in_feed)
     statements.insert_rows(rows.model, rows.names, rows.rows)
-    events_recorded.send(sender=Event, events=recorded, now=now)
+    events_recorded.send(sender=Event, events=recorded, now=now, write=_insert)
     return recorded
+
+
+def _insert(rows: statements.Rows) -> None:
+    statements.insert_rows(rows.model, rows.names, rows.rows)
 
 
 def events_record(change: StateChange) -> list[RecordedEvent]:
@@ -191,5 +195,5 @@ def events_record(change: StateChange) -> list[RecordedEvent]:
         return []
     recorded, rows = _event_rows(now=change.now, events=events, in_feed=True)
     change.write_with(rows)
-    events_recorded.send(sender=Event, events=recorded, now=change.now)
+    events_recorded.send(sender=Event, events=recorded, now=change.now, write=change.write_with)
     return recorded

@@ -10,4 +10,4 @@ class WebhooksConfig(AppConfig):
         from webhooks import subscriptions
 
         # In the transaction that wrote the events: enqueue their fan-out.
-        events_recorded.connect(subscriptions.enqueue_fan_out, dispatch_uid="webhooks.fan_out")
+        events_recorded.connect(subscriptions.stage_fan_out, dispatch_uid="webhooks.fan_out")

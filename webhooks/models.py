@@ -111,3 +111,22 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingFanOut(models.Model):
+    """Events some endpoint receives, waiting for their deliveries: the outbox.
+
+    Written by the change that recorded the events, in its own statement (one
+    more data-modifying CTE on PostgreSQL), so the hot path pays no round trip
+    and no task row for a subscribed endpoint. The relay (``webhooks.tasks.
+    relay``) claims rows with SKIP LOCKED, creates their deliveries and deletes
+    them in one transaction. No index but the key: rows live for seconds."""
+
+    event_ids = models.JSONField()  # the ids of the events, as strings
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "pending fan-out"
+
+    def __str__(self) -> str:
+        return f"{len(self.event_ids)} events at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,9 +1,10 @@
 """Webhook endpoints and deliveries: every write of the webhooks app.
 
-Flow: a change's events are written in its transaction, with one ``fan_out``
-task when some active endpoint receives them (:mod:`webhooks.subscriptions`).
-The fan-out creates one :class:`Delivery` per (endpoint, event) and enqueues
-one ``deliver`` task each. An attempt first *leases* its delivery (one atomic
+Flow: a change's events are written in its transaction, with one outbox row
+(:class:`PendingFanOut`) when some active endpoint receives them
+(:mod:`webhooks.subscriptions`). The relay turns outbox rows into one
+:class:`Delivery` per (endpoint, event) and enqueues one ``deliver`` task
+each. An attempt first *leases* its delivery (one atomic
 UPDATE: so two workers never run the same delivery at once), sends outside
 any transaction, then records the outcome and, on failure, enqueues the next
 attempt after an exponential backoff with jitter, until ``give_up_at`` (24 h):
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,11 +28,14 @@ from django.db.models import F, Q, QuerySet
 from events.ids import first_id_at
 from events.models import Event, EventType
 from webhooks import net, signing, subscriptions
-from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from webhooks.models import Delivery, DeliveryAttempt, PendingFanOut, WebhookEndpoint
 
 # Rotated secrets keep signing (beside the new one) this long.
 PREVIOUS_SECRET_GRACE = dt.timedelta(hours=24)
 FAN_OUT_BATCH = 1000
+# Outbox rows per relay transaction, and how long one relay task runs.
+RELAY_BATCH = 200
+RELAY_BUDGET = dt.timedelta(seconds=30)
 
 _Status = Delivery.Status
 
@@ -189,6 +194,38 @@ def fan_out(*, event_ids: Sequence[str], now: dt.datetime) -> int:
     events = list(Event.objects.filter(id__in=event_ids).only("id", "type", "created_at"))
     with transaction.atomic():
         return _create_deliveries(endpoints, events, now=now, subscribed_only=True)
+
+
+def relay(*, now: dt.datetime, budget: dt.timedelta = RELAY_BUDGET) -> int:
+    """Turn the outbox into deliveries: claim a batch of :class:`PendingFanOut`
+    rows (SKIP LOCKED, so relays running at once share the work), create
+    their deliveries with first attempts enqueued, delete the rows; one
+    transaction per batch, until the outbox is empty or ``budget`` is spent
+    (then another relay is enqueued). Returns how many deliveries it created."""
+    from webhooks.tasks import relay as relay_task
+
+    endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
+    deadline = time.monotonic() + budget.total_seconds()
+    created = 0
+    while True:
+        with transaction.atomic():
+            staged = list(
+                PendingFanOut.objects.select_for_update(skip_locked=True)
+                .order_by("id")
+                .values_list("id", "event_ids")[:RELAY_BATCH]
+            )
+            if not staged:
+                return created
+            event_ids = [event_id for _, ids in staged for event_id in ids]
+            if endpoints:
+                events = list(
+                    Event.objects.filter(id__in=event_ids).only("id", "type", "created_at")
+                )
+                created += _create_deliveries(endpoints, events, now=now, subscribed_only=True)
+            PendingFanOut.objects.filter(id__in=[row_id for row_id, _ in staged]).delete()
+        if time.monotonic() > deadline:
+            relay_task.enqueue()
+            return created
 
 
 def _create_deliveries(

@@ -3,8 +3,9 @@
 Each state change asks whether any of its events has a subscriber; the answer
 comes from a per-process snapshot of the active endpoints, re-read at most
 every :data:`SNAPSHOT_SECONDS`, so a change with nobody listening pays
-nothing and one with subscribers pays one task row (the fan-out), written in
-its own transaction.
+nothing and one with subscribers pays one outbox row, written in its own
+statement (:func:`stage_fan_out`); the relay turns outbox rows into
+deliveries.
 
 A snapshot can be up to :data:`SNAPSHOT_SECONDS` old in another process. An
 endpoint that starts receiving a type therefore also gets a *catch-up* task
@@ -17,9 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
+from engagement.statements import Rows
 from events.services import RecordedEvent
 
 SNAPSHOT_SECONDS = 5.0
@@ -53,16 +58,62 @@ def forget_snapshot() -> None:
     _snapshot = None
 
 
-def enqueue_fan_out(
-    sender: Any, *, events: Sequence[RecordedEvent], now: dt.datetime, **kwargs: Any
+def stage_fan_out(
+    sender: Any,
+    *,
+    events: Sequence[RecordedEvent],
+    now: dt.datetime,
+    write: Callable[[Rows], None],
+    **kwargs: Any,
 ) -> None:
-    """Receiver of ``events_recorded``: one fan-out task for the events that
-    some endpoint receives, in the transaction that wrote them."""
+    """Receiver of ``events_recorded``: the events some endpoint receives go
+    to the outbox in the change's own write (:class:`PendingFanOut`), and the
+    relay is asked to run soon after the commit."""
     types = subscribed_types()
     if not types:
         return
     wanted = [str(e.id) for e in events if ALL in types or e.type in types]
     if wanted:
-        from webhooks.tasks import fan_out
+        from webhooks.models import PendingFanOut
 
-        fan_out.enqueue(event_ids=wanted)
+        write(Rows(PendingFanOut, _OUTBOX_COLUMNS, [[wanted, now]]))
+        # robust: the change has committed; a failed enqueue must not turn its
+        # response into an error (the periodic sweep relays what is left).
+        transaction.on_commit(relay_soon, robust=True)
+
+
+_OUTBOX_COLUMNS = ("event_ids", "created_at")
+
+# The relay runs this long after the first commit that asks for it; every
+# commit of this process until shortly before then leaves it to that run.
+RELAY_DELAY = dt.timedelta(seconds=0.5)
+# A commit this close to the pending run's start enqueues another: the
+# workers' clocks may be slightly ahead of this one.
+RELAY_MARGIN = dt.timedelta(seconds=0.1)
+
+_relay_lock = threading.Lock()
+_relay_runs_at: dt.datetime | None = None
+
+
+def relay_soon() -> None:
+    """After a commit that staged a fan-out: make sure a relay task starts
+    after this moment. A worker never starts a task before its ``run_after``,
+    so a pending relay due later than now (with a margin for clocks) will see
+    this commit's outbox row: a busy process enqueues at most about one relay
+    per ``RELAY_DELAY``, instead of one task row per change."""
+    global _relay_runs_at
+    now = timezone.now()
+    with _relay_lock:
+        if _relay_runs_at is not None and now < _relay_runs_at - RELAY_MARGIN:
+            return
+        _relay_runs_at = now + RELAY_DELAY
+        run_after = _relay_runs_at
+    from webhooks.tasks import relay
+
+    relay.using(run_after=run_after).enqueue()
+
+
+def forget_relay() -> None:
+    """The next commit that stages a fan-out enqueues a relay (tests)."""
+    global _relay_runs_at
+    _relay_runs_at = None
