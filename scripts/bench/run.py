@@ -323,7 +323,7 @@ def main() -> int:
         "--webhook-endpoint",
         action="store_true",
         help="subscribe one webhook endpoint to every event type, so each change also "
-        "enqueues its fan-out task (no worker runs: only the hot path's cost is measured)",
+        "stages its fan-out in the outbox (no worker runs: only the hot path's cost is measured)",
     )
 
     args = parser.parse_args()
