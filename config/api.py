@@ -9,6 +9,7 @@ from base.openapi import add_links
 from checkins.api import CheckinViewSet
 from engagement.api import LedgerViewSet
 from events.api import EventViewSet
+from leaderboards.api import LeaderboardViewSet
 from privacy.api import MePrivacyViewSet
 from rewards.api import InventoryViewSet, RewardViewSet, ToolViewSet
 from users.api import AuthViewSet
@@ -19,6 +20,7 @@ router.register("auth", AuthViewSet, basename="auth")
 router.register("checkins", CheckinViewSet, basename="checkins")
 router.register("ledger", LedgerViewSet, basename="ledger")
 router.register("events", EventViewSet, basename="events")
+router.register("leaderboards", LeaderboardViewSet, basename="leaderboards")
 router.register("rewards", RewardViewSet, basename="rewards")
 router.register("tools", ToolViewSet, basename="tools")
 router.register("inventory", InventoryViewSet, basename="inventory")
@@ -46,6 +48,8 @@ def api_root(request: HttpRequest) -> JsonResponse:
         "checkins",
         "ledger",
         "events",
+        "leaderboards/streak",
+        "leaderboards/weekly",
         "rewards",
         "tools",
         "inventory",

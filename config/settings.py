@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "checkins",
     # After rewards: its after-change step runs after the unlock step.
     "events",
+    # The boards' step reads only the change's own steps: any place after engagement.
+    "leaderboards",
     # After events: its listener enqueues deliveries for the events just written.
     "webhooks",
     "privacy",
@@ -338,6 +340,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 SCHEDULE = {
     "webhook-sweep": {"task": "webhooks.tasks.sweep", "every": 60},
     "streak-reminders": {"task": "events.tasks.streak_tick", "every": 15 * 60},
+    "leaderboard-fold": {"task": "leaderboards.tasks.fold", "every": 60},
 }
 # `streak.at_risk` goes out at this local hour in each user's own zone.
 REMINDER_LOCAL_HOUR = env.int("REMINDER_LOCAL_HOUR", default=20)

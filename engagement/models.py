@@ -5,6 +5,13 @@ from django.utils import timezone
 
 from engagement import rules
 
+# The streak board's members: a streak going on (not one whose loss the
+# periodic job reported), of a user who is shown on the leaderboards. The
+# board's reads filter with this same condition, so the partial index serves them.
+STREAK_BOARD = Q(streak__gt=0, leaderboard_opt_in=True) & (
+    Q(loss_reported_for__isnull=True) | ~Q(loss_reported_for=F("last_checkin_date"))
+)
+
 MAX_FREEZES = settings.ENGAGEMENT["MAX_FREEZES"]
 ENERGY_MAX = settings.ENGAGEMENT["ENERGY_MAX"]
 FATIGUE_MAX = settings.ENGAGEMENT["FATIGUE_MAX"]
@@ -64,10 +71,29 @@ class UserState(models.Model):
         blank=True,
         help_text="last_checkin_date of the streak whose streak.lost was reported (once a loss).",
     )
+    # A copy of users.User.leaderboard_opt_in (the source of truth), written
+    # with it under this row's lock: the lock reads it (a check-in knows
+    # whether to count the user on the boards without another statement) and
+    # the streak board's index filters on it.
+    leaderboard_opt_in = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Copy of the user's leaderboard_opt_in, kept with it in one transaction.",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = "user state"
+        indexes = [
+            # The streak board (leaderboards): its members, best first, with a
+            # stable tiebreak; a streak whose loss was reported is not current.
+            models.Index(
+                F("streak").desc(),
+                "user",
+                name="engagement_streak_board_idx",
+                condition=STREAK_BOARD,
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(level__gte=1), name="engagement_userstate_level_min"

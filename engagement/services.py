@@ -100,6 +100,7 @@ _BATCH_LOCK_COLUMNS = (
     *statements.STATE_COLUMNS,
     "at_risk_notified_on",
     "loss_reported_for",
+    "leaderboard_opt_in",
     "user__timezone",
     "user__is_active",
     "user__token_version",
@@ -133,9 +134,15 @@ def states_lock(*, user_ids: Sequence[uuid.UUID], condition: Q | None = None) ->
         query = query.select_for_update(of=("self",))
     locked = []
     for user_id, *values in query.values_list(*_BATCH_LOCK_COLUMNS):
-        *state_values, at_risk_notified_on, loss_reported_for, timezone_name, is_active, version = (
-            values
-        )
+        (
+            *state_values,
+            at_risk_notified_on,
+            loss_reported_for,
+            opt_in,
+            timezone_name,
+            is_active,
+            version,
+        ) = values
         locked.append(
             LockedState(
                 user_id=user_id,
@@ -145,9 +152,19 @@ def states_lock(*, user_ids: Sequence[uuid.UUID], condition: Q | None = None) ->
                 at_risk_notified_on=at_risk_notified_on,
                 loss_reported_for=loss_reported_for,
                 token_version=version,
+                leaderboard_opt_in=bool(opt_in),
             )
         )
     return locked
+
+
+def state_leaderboard_opt_in_set(*, user_id: uuid.UUID, opt_in: bool) -> None:
+    """Write the state row's copy of the user's ``leaderboard_opt_in``. The
+    caller holds the state lock and writes the user's own flag in the same
+    transaction (``users.services.user_update_profile``)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the copy is written with the user's flag, in one transaction")
+    UserState.objects.filter(user_id=user_id).update(leaderboard_opt_in=opt_in)
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,7 @@ class StateChange:
         self.steps: list[LedgerStep] = []
         self.outcomes: dict[str, Any] = {}
         self._extra_rows: list[statements.Rows] = []
+        self._counter: statements.Counter | None = None
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -224,6 +242,14 @@ class StateChange:
                 self.outcomes[name] = step(self)
         self._save()
 
+    def count_with(self, counter: statements.Counter) -> None:
+        """Add one to ``counter`` in the change's own write (the leaderboards'
+        weekly check-ins): one per change, in the same statement as the state
+        row on PostgreSQL."""
+        if self._counter is not None:
+            raise RuntimeError("a change adds to one counter")
+        self._counter = counter
+
     def _save(self) -> None:
         """The state row, one ledger entry per step, and the rows of the
         after-change steps: one statement on PostgreSQL. Without a step the
@@ -252,6 +278,7 @@ class StateChange:
             state=self.current,
             now=self.now,
             inserts=[ledger, *self._extra_rows],
+            counter=self._counter,
         )
 
 

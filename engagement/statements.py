@@ -53,6 +53,10 @@ class LockedUser:
     # periodic job already reported (``events.streaks``): a check-in that
     # resets that streak does not report it again. Read here, under the lock.
     loss_reported_for: dt.date | None
+    # The state row's copy of the user's ``leaderboard_opt_in``: whether the
+    # change counts on the leaderboards. Read from the locked row itself, so a
+    # change queued behind an opt-out sees it.
+    leaderboard_opt_in: bool
 
 
 def db_user_id(user_id: uuid.UUID | str) -> Any:
@@ -79,7 +83,7 @@ def _fields_of(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
 
 # --- The lock ----------------------------------------------------------------------
 _LOCK_USER_COLUMNS = ("timezone", "is_active", "token_version")
-_LOCK_MARKER_COLUMNS = ("loss_reported_for",)
+_LOCK_MARKER_COLUMNS = ("loss_reported_for", "leaderboard_opt_in")
 _LOCK_COLUMNS = (
     *STATE_COLUMNS,
     *_LOCK_MARKER_COLUMNS,
@@ -125,7 +129,7 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
     if found is None:
         return None
     values = values_from_db(_lock_read_fields(), found)
-    *state_values, loss_reported_for, timezone_name, is_active, token_version = values
+    *state_values, loss_reported_for, opt_in, timezone_name, is_active, token_version = values
     return LockedUser(
         user_id=user_id,
         timezone=timezone_name,
@@ -133,6 +137,7 @@ def select_state_for_update(*, user_id: uuid.UUID) -> LockedUser | None:
         token_version=token_version,
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
         loss_reported_for=loss_reported_for,
+        leaderboard_opt_in=bool(opt_in),
     )
 
 
@@ -261,29 +266,149 @@ def ledger_rows(*, user_id: uuid.UUID, entries: Sequence[LedgerRow], now: dt.dat
     return Rows(LedgerEntry, _LEDGER_COLUMNS, rows)
 
 
+# --- A counter, and the histogram rows of its moves -------------------------------
+# Django compiles no additive upsert (``ON CONFLICT ... DO UPDATE SET n = n +
+# 1``: its ``update_conflicts`` only copies EXCLUDED), so this statement is
+# written here, from the models' own table and column names; values are
+# parameters, adapted by each field as the ORM adapts them. PostgreSQL and
+# SQLite (3.35+) share the syntax.
+@dataclass(frozen=True)
+class Histogram:
+    """Where a counter's moves are appended: rows of ``model`` with the fixed
+    ``values`` (by field name), the counter's value in ``score`` and +1 or -1
+    in ``amount``. Rows are only ever inserted (no two writers share a row);
+    a reader sums them, and a periodic job folds them."""
+
+    model: type[Model]
+    values: Mapping[str, Any]
+    score: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One more in ``model``'s counter row at ``key`` (values by field name):
+    its ``count`` column + 1, or a new row at 1. With ``histogram``, the move
+    from n - 1 to n is appended there in the same statement: -1 at n - 1 (when
+    above 0), +1 at n."""
+
+    model: type[Model]
+    key: Mapping[str, Any]
+    count: str
+    histogram: Histogram | None = None
+
+    def moves(self, new_value: int) -> list[list[Any]]:
+        """The histogram rows of a move to ``new_value`` (values in the order
+        of :meth:`histogram_names`)."""
+        if self.histogram is None:
+            return []
+        fixed = list(self.histogram.values.values())
+        moved = [(new_value - 1, -1), (new_value, 1)]
+        return [[*fixed, value, amount] for value, amount in moved if value > 0]
+
+    def histogram_names(self) -> tuple[str, ...]:
+        if self.histogram is None:
+            return ()
+        histogram = self.histogram
+        return (*histogram.values, histogram.score, histogram.amount)
+
+
+def _quoted(model: type[Model], names: Sequence[str]) -> list[str]:
+    columns = [_field(model, name).column for name in names]
+    if None in columns:
+        raise TypeError(f"{model.__name__}: {names} are not all columns")
+    return [connection.ops.quote_name(str(column)) for column in columns]
+
+
+@cache
+def _counter_sql(vendor: str, model: type[Model], keys: tuple[str, ...], count: str) -> str:
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = _quoted(model, (*keys, count))
+    counted = columns[-1]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({', '.join(columns[:-1])})"
+        f" DO UPDATE SET {counted} = {table}.{counted} + 1 RETURNING {table}.{counted} AS n"
+    )
+
+
+def _counter_statement(counter: Counter) -> tuple[str, list[Any]]:
+    keys = tuple(counter.key)
+    sql = _counter_sql(connection.vendor, counter.model, keys, counter.count)
+    params = prep_values(_fields(counter.model, (*keys, counter.count)), [*counter.key.values(), 1])
+    return sql, params
+
+
+@cache
+def _moves_sql(vendor: str, model: type[Model], names: tuple[str, ...]) -> str:
+    """PostgreSQL: the histogram rows of the counter's move, from the
+    ``counter`` CTE's RETURNING; the fixed values are parameters."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    fixed = ", ".join(["%s"] * (len(names) - 2))
+    return (
+        f"INSERT INTO {table} ({', '.join(_quoted(model, names))})"
+        f" SELECT {fixed}, moved.score, moved.amount FROM ("
+        "SELECT counter.n + shift.step AS score, shift.amount FROM counter"
+        " CROSS JOIN (VALUES (-1, -1), (0, 1)) AS shift (step, amount)"
+        ") AS moved WHERE moved.score > 0"
+    )
+
+
+def counter_add(counter: Counter) -> int:
+    """Run ``counter`` and append its move to its histogram: two statements
+    at most, in the caller's transaction. Returns the counter's new value."""
+    with connection.cursor() as cursor:
+        cursor.execute(*_counter_statement(counter))
+        value = int(cursor.fetchone()[0])
+    if counter.histogram is not None:
+        insert_rows(counter.histogram.model, counter.histogram_names(), counter.moves(value))
+    return value
+
+
+def _counter_ctes(counter: Counter) -> tuple[list[str], list[Any]]:
+    sql, params = _counter_statement(counter)
+    parts = [f"counter AS ({sql})"]
+    if counter.histogram is not None:
+        histogram = counter.histogram
+        names = counter.histogram_names()
+        parts.append(f"counter_moves AS ({_moves_sql(connection.vendor, histogram.model, names)})")
+        fixed = _fields(histogram.model, tuple(histogram.values))
+        params += prep_values(fixed, histogram.values.values())
+    return parts, params
+
+
 # --- The whole write of a change ---------------------------------------------------
 @cache
-def _write_sql(update_sql: str, insert_sqls: tuple[str, ...]) -> str:
+def _write_sql(update_sql: str, insert_sqls: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
     """One statement: the state update and each insert as data-modifying CTEs
     (PostgreSQL runs every one of them whether or not it is referenced), and
     the number of state rows updated as its result."""
     parts = [f"state_update AS ({update_sql} RETURNING 1)"]
     parts += [f"insert_{i} AS ({sql})" for i, sql in enumerate(insert_sqls)]
+    parts += extra
     return "WITH " + ", ".join(parts) + " SELECT count(*) FROM state_update"
 
 
 def write_change(
-    *, user_id: uuid.UUID, state: rules.State, now: dt.datetime, inserts: Sequence[Rows]
+    *,
+    user_id: uuid.UUID,
+    state: rules.State,
+    now: dt.datetime,
+    inserts: Sequence[Rows],
+    counter: Counter | None = None,
 ) -> None:
-    """Write ``state`` to the user's locked state row and insert ``inserts``
-    (the ledger entries, the events): one round trip on PostgreSQL, where each
-    statement is a data-modifying CTE of one statement; one statement each
-    elsewhere. The statements are the same compiled ones either way."""
+    """Write ``state`` to the user's locked state row, insert ``inserts``
+    (the ledger entries, the events, the leaderboards' rows) and add one to
+    ``counter`` (the week's check-ins): one round trip on PostgreSQL, where
+    each statement is a data-modifying CTE of one statement; one statement
+    each elsewhere. The statements are the same either way."""
     inserts = [rows for rows in inserts if rows.rows]
     if connection.vendor != "postgresql":
         update_state(user_id=user_id, state=state, now=now)
         for rows in inserts:
             insert_rows(rows.model, rows.names, rows.rows)
+        if counter is not None:
+            counter_add(counter)
         return
     params = _update_params(user_id=user_id, state=state, now=now)
     insert_sqls = []
@@ -291,8 +416,13 @@ def write_change(
         sql, insert_params = _insert_statement(rows)
         insert_sqls.append(sql)
         params += insert_params
+    extra: list[str] = []
+    if counter is not None:
+        extra, counter_params = _counter_ctes(counter)
+        params += counter_params
+    sql = _write_sql(_update_sql(connection.vendor), tuple(insert_sqls), tuple(extra))
     with connection.cursor() as cursor:
-        cursor.execute(_write_sql(_update_sql(connection.vendor), tuple(insert_sqls)), params)
+        cursor.execute(sql, params)
         if cursor.fetchone()[0] != 1:
             raise RuntimeError(f"state row of {user_id} vanished while locked")
 
@@ -307,6 +437,7 @@ class Profile:
     display_name: str
     timezone: str
     date_joined: dt.datetime
+    leaderboard_opt_in: bool
 
     @property
     def pk(self) -> uuid.UUID:
@@ -320,7 +451,14 @@ class ProfileWithState:
     token_version: int  # checked against the caller's token, never shown
 
 
-_PROFILE_COLUMNS = ("email", "display_name", "timezone", "date_joined", "token_version")
+_PROFILE_COLUMNS = (
+    "email",
+    "display_name",
+    "timezone",
+    "date_joined",
+    "leaderboard_opt_in",
+    "token_version",
+)
 
 
 @cache
@@ -352,7 +490,7 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
     if found is None:
         return None
     values = values_from_db(_profile_read_fields(), found)
-    email, display_name, timezone_name, joined, token_version, *state_values = values
+    email, display_name, timezone_name, joined, opt_in, token_version, *state_values = values
     return ProfileWithState(
         profile=Profile(
             id=user_id,
@@ -360,6 +498,7 @@ def select_profile_and_state(*, user_id: uuid.UUID) -> ProfileWithState | None:
             display_name=display_name,
             timezone=timezone_name,
             date_joined=joined,
+            leaderboard_opt_in=bool(opt_in),
         ),
         state=rules.State(**dict(zip(STATE_COLUMNS, state_values, strict=True))),
         token_version=token_version,

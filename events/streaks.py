@@ -40,6 +40,7 @@ from engagement.models import UserState
 from engagement.services import LockedState, limits, states_lock
 from events.models import EventType
 from events.services import record_events, streak_lost_data
+from leaderboards.services import streak_losses_reported
 from users.models import User
 from users.timezones import TIMEZONE_NAMES, zone
 
@@ -154,6 +155,7 @@ def _in_batches(
     due: Callable[[LockedState], bool],
     event: Callable[[LockedState], Event],
     mark: dict[str, Any],
+    marked: Callable[[list[LockedState]], None] | None = None,
 ) -> int:
     """Read the users of ``group``'s zones, then per batch of them, in one
     transaction: lock the state rows that meet ``condition``, check ``due``
@@ -174,6 +176,8 @@ def _in_batches(
             if not rows:
                 continue
             UserState.objects.filter(user_id__in=[row.user_id for row in rows]).update(**mark)
+            if marked is not None:
+                marked(rows)
             record_events(now=now, events=[event(row) for row in rows])
             written += len(rows)
     return written
@@ -233,6 +237,8 @@ def streaks_lost_report(*, now: dt.datetime) -> int:
             event=event,
             # The locked rows' own last check-in: the loss now reported.
             mark={"loss_reported_for": F("last_checkin_date")},
+            # A reported loss ends the streak's place on the streak board.
+            marked=lambda rows: streak_losses_reported(rows=rows),
         )
     return written
 

@@ -30,6 +30,7 @@ PROFILE_FIELDS = (
     "last_login",
     "is_active",
     "is_staff",
+    "leaderboard_opt_in",
 )
 
 
@@ -86,6 +87,12 @@ SECTIONS: tuple[Section, ...] = (
         "engagement.LedgerEntry",
         ("id", "created_at", "kind", "ref", "reason", *STATE_FIELDS, "state_after"),
         order_by=("id",),
+    ),
+    Section(
+        "weekly_checkins",
+        "leaderboards.WeeklyCheckins",
+        ("week_start", "checkins"),
+        order_by=("week_start",),
     ),
     Section(
         "events",

@@ -32,6 +32,7 @@ from engagement.errors import AccountUnavailable
 from engagement.services import state_lock
 from events.models import EventType
 from events.services import record_events
+from leaderboards.services import leaderboards_leave
 from privacy.errors import InvalidErasureReason, ReasonNamesTheAccount
 from privacy.models import Erasure
 from privacy.sections import installed_sections, user_relations
@@ -187,7 +188,7 @@ def user_erase(*, user_id: uuid.UUID, now: dt.datetime, reason: str | None) -> E
         if not reason or len(reason) > REASON_MAX_LENGTH:
             raise InvalidErasureReason()
     with transaction.atomic():
-        state_lock(user_id=user_id, include_inactive=True)
+        locked = state_lock(user_id=user_id, include_inactive=True)
         # Then the user's row: a request that inserts a row pointing at the
         # user without the state lock (a token, an idempotency key) checks its
         # foreign key when it commits, so it either committed before (and its
@@ -202,6 +203,8 @@ def user_erase(*, user_id: uuid.UUID, now: dt.datetime, reason: str | None) -> E
             raise AccountUnavailable()
         if reason is not None and reason_names_account(reason, user_id=user_id, email=email):
             raise ReasonNamesTheAccount()
+        # Its scores leave the boards' counts; its rows go with the rest.
+        leaderboards_leave(locked=locked)
         deleted = _delete_rows_about(user_id)
         # The one row that names the account after it: the pseudonymous id, so
         # that systems subscribed to events can erase their copies too.

@@ -341,5 +341,6 @@ class MeViewSet(viewsets.ViewSet):
             now=timezone.now(),
             timezone_name=data.validated_data.get("timezone"),
             display_name=data.validated_data.get("display_name"),
+            leaderboard_opt_in=data.validated_data.get("leaderboard_opt_in"),
         )
         return Response(self._payload(services.me_load(user_id=request.user.pk)))

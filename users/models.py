@@ -47,6 +47,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text="When the time zone was last changed; changes are rate-limited.",
     )
     is_active = models.BooleanField(default=True)
+    # Shown on the leaderboards (by display name or a neutral alias, never the
+    # e-mail). The state row keeps a copy for the check-in's lock and the
+    # streak board's index (engagement.UserState.leaderboard_opt_in), written
+    # in the same transaction under the state lock (users.services).
+    leaderboard_opt_in = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Shown on the leaderboards (as the display name or a neutral alias).",
+    )
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=django_timezone.now)
     # Every token carries the version it was issued at (users.tokens); a token

@@ -28,6 +28,10 @@ class UserOutputSerializer(serializers.Serializer):
     display_name = serializers.CharField()
     timezone = serializers.CharField()
     date_joined = serializers.DateTimeField()
+    leaderboard_opt_in = serializers.BooleanField(
+        help_text="Shown on the leaderboards (as `display_name`, or a neutral alias when "
+        "it is empty; never the e-mail)."
+    )
 
 
 _DATETIME = serializers.DateTimeField()
@@ -41,6 +45,7 @@ def user_data(user: User | Profile) -> dict:
         "display_name": user.display_name,
         "timezone": user.timezone,
         "date_joined": _DATETIME.to_representation(user.date_joined),
+        "leaderboard_opt_in": user.leaderboard_opt_in,
     }
 
 
@@ -134,3 +139,6 @@ class MeOutputSerializer(serializers.Serializer):
 class MeUpdateInputSerializer(StrictInputSerializer):
     timezone = TimezoneField(required=False)
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    leaderboard_opt_in = serializers.BooleanField(
+        required=False, help_text="false: not shown on any leaderboard (nor counted in it)."
+    )

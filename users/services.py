@@ -24,7 +24,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from base import mail
 from engagement.errors import AccountUnavailable
-from engagement.services import state_get_or_create
+from engagement.services import state_get_or_create, state_leaderboard_opt_in_set, state_lock
 from engagement.statements import ProfileWithState, select_profile_and_state
 from users.authentication import check_token_version
 from users.errors import (
@@ -34,6 +34,7 @@ from users.errors import (
     TimezoneChangeTooSoon,
 )
 from users.models import User, normalize_email
+from users.signals import leaderboard_opt_in_changed
 
 
 def user_register(
@@ -74,18 +75,27 @@ def user_update_profile(
     now: dt.datetime,
     timezone_name: str | None = None,
     display_name: str | None = None,
+    leaderboard_opt_in: bool | None = None,
 ) -> None:
-    """Change display name and/or time zone. A time zone change is allowed once
-    per cool-down (24 h); the check and the write are one conditional UPDATE,
-    so two concurrent changes cannot both pass."""
+    """Change display name, time zone and/or the leaderboards' opt-in. A time
+    zone change is allowed once per cool-down (24 h); the check and the write
+    are one conditional UPDATE, so two concurrent changes cannot both pass.
+
+    The opt-in has a copy on the state row (the check-in's lock reads it), so
+    changing it takes the state lock first, like every write of the state,
+    and writes the flag, its copy and (through :data:`leaderboard_opt_in_changed`)
+    the boards' counts in this one transaction."""
     with transaction.atomic():
+        locked = None
+        if leaderboard_opt_in is not None:
+            locked = state_lock(user_id=user_id)
         current = User.objects.filter(pk=user_id, is_active=True).values_list(
-            "timezone", "display_name", "token_version"
+            "timezone", "display_name", "token_version", "leaderboard_opt_in"
         )
         found = current.first()
         if found is None:
             raise AccountUnavailable()
-        current_timezone, current_display_name, current_token_version = found
+        current_timezone, current_display_name, current_token_version, current_opt_in = found
         check_token_version(current_token_version)
         if timezone_name is not None and timezone_name != current_timezone:
             cooldown = dt.timedelta(hours=settings.ENGAGEMENT["TIMEZONE_CHANGE_COOLDOWN_HOURS"])
@@ -97,6 +107,16 @@ def user_update_profile(
                 raise TimezoneChangeTooSoon()
         if display_name is not None and display_name != current_display_name:
             User.objects.filter(pk=user_id).update(display_name=display_name)
+        if locked is not None and leaderboard_opt_in != locked.leaderboard_opt_in:
+            User.objects.filter(pk=user_id).update(leaderboard_opt_in=leaderboard_opt_in)
+            state_leaderboard_opt_in_set(user_id=user_id, opt_in=bool(leaderboard_opt_in))
+            leaderboard_opt_in_changed.send(
+                sender=User, user_id=user_id, opt_in=leaderboard_opt_in, locked=locked
+            )
+        elif locked is not None and leaderboard_opt_in != current_opt_in:
+            # The copy is the one the boards follow; a flag that disagrees
+            # with it (set outside this use case) is brought back in line.
+            User.objects.filter(pk=user_id).update(leaderboard_opt_in=leaderboard_opt_in)
 
 
 def me_load(*, user_id: uuid.UUID) -> ProfileWithState:

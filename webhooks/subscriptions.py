@@ -21,9 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
+from base.soon import SoonAfterCommit
 from engagement.statements import Rows
 from events.services import RecordedEvent
 
@@ -77,43 +75,14 @@ def stage_fan_out(
         from webhooks.models import PendingFanOut
 
         write(Rows(PendingFanOut, _OUTBOX_COLUMNS, [[wanted, now]]))
-        # robust: the change has committed; a failed enqueue must not turn its
-        # response into an error (the periodic sweep relays what is left).
-        transaction.on_commit(relay_soon, robust=True)
+        # What no relay takes (an enqueue failed after the commit) the
+        # periodic sweep relays.
+        relay_soon.after_commit()
 
 
 _OUTBOX_COLUMNS = ("event_ids", "created_at")
 
-# The relay runs this long after the first commit that asks for it; every
-# commit of this process until shortly before then leaves it to that run.
-RELAY_DELAY = dt.timedelta(seconds=0.5)
-# A commit this close to the pending run's start enqueues another: the
-# workers' clocks may be slightly ahead of this one.
-RELAY_MARGIN = dt.timedelta(seconds=0.1)
-
-_relay_lock = threading.Lock()
-_relay_runs_at: dt.datetime | None = None
-
-
-def relay_soon() -> None:
-    """After a commit that staged a fan-out: make sure a relay task starts
-    after this moment. A worker never starts a task before its ``run_after``,
-    so a pending relay due later than now (with a margin for clocks) will see
-    this commit's outbox row: a busy process enqueues at most about one relay
-    per ``RELAY_DELAY``, instead of one task row per change."""
-    global _relay_runs_at
-    now = timezone.now()
-    with _relay_lock:
-        if _relay_runs_at is not None and now < _relay_runs_at - RELAY_MARGIN:
-            return
-        _relay_runs_at = now + RELAY_DELAY
-        run_after = _relay_runs_at
-    from webhooks.tasks import relay
-
-    relay.using(run_after=run_after).enqueue()
-
-
-def forget_relay() -> None:
-    """The next commit that stages a fan-out enqueues a relay (tests)."""
-    global _relay_runs_at
-    _relay_runs_at = None
+# After a commit that staged a fan-out, the relay runs within about half a
+# second; a busy process enqueues one relay per half second, not one task row
+# per change (base/soon.py).
+relay_soon = SoonAfterCommit("webhooks.tasks.relay", delay=dt.timedelta(seconds=0.5))

@@ -288,6 +288,7 @@ def test_export_user_writes_all_of_one_users_data():
         "rewards",
         "inventory",
         "ledger",
+        "weekly_checkins",
         "events",
         "idempotency_keys",
         "groups",
@@ -300,6 +301,8 @@ def test_export_user_writes_all_of_one_users_data():
     assert "password" not in data["user"]
     assert data["state"]["total_checkins"] == 3
     assert [c["date"] for c in data["checkins"]] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert data["weekly_checkins"] == [{"week_start": "2026-03-02", "checkins": 3}]
+    assert data["user"]["leaderboard_opt_in"] is True
     assert [(r["reward_id"], r["claimed_at"]) for r in data["rewards"]] == [("streak_3", None)]
     assert [(i["tool_id"], i["quantity"]) for i in data["inventory"]] == [("coffee", 2)]
     assert [e["kind"] for e in data["ledger"]] == ["checkin"] * 3 + ["admin_grant"]

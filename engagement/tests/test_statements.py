@@ -64,6 +64,7 @@ def test_the_lock_reads_what_the_orm_reads(user):
         token_version=row.user.token_version,
         state=row.as_rules_state(),
         loss_reported_for=row.loss_reported_for,
+        leaderboard_opt_in=row.leaderboard_opt_in,
     )
     assert locked.state == STATE
     assert locked.token_version == 7
@@ -177,6 +178,7 @@ def test_me_reads_what_the_orm_reads_and_nothing_for_inactive_users(user):
         display_name=user.display_name,
         timezone=user.timezone,
         date_joined=user.date_joined,
+        leaderboard_opt_in=user.leaderboard_opt_in,
     )
     assert found.state == STATE
     assert found.token_version == user.token_version == 7

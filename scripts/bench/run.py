@@ -129,6 +129,10 @@ def create_users(count: int, history_days: int) -> None:
             SELECT {new_id}, reward_id, unlocked_at, claimed_at
             FROM rewards_userreward, generate_series(%(lo)s, %(hi)s) i
             WHERE user_id = %(template)s""",
+        f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
+            SELECT {new_id}, week_start, checkins
+            FROM leaderboards_weeklycheckins, generate_series(%(lo)s, %(hi)s) i
+            WHERE user_id = %(template)s""",
     ]
     batch = 50_000
     for lo in range(1, count + 1, batch):
@@ -138,6 +142,9 @@ def create_users(count: int, history_days: int) -> None:
                 cursor.execute(sql, {"lo": lo, "hi": hi, "template": template.pk})
         print(f"   users {hi}/{count}", end="\r", flush=True)
     print()
+    from leaderboards.services import boards_rebuild
+
+    boards_rebuild()  # the copies' ranks (the template's alone were counted)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _no_relay_pending():
-    subscriptions.forget_relay()
+    subscriptions.relay_soon.forget()
     yield
-    subscriptions.forget_relay()
+    subscriptions.relay_soon.forget()
 
 
 def fan_out_tasks() -> list[list[str]]:

@@ -54,7 +54,7 @@ def test_relays_beside_checkins_and_each_other_deliver_every_event_once(receiver
             created += services.relay(now=timezone.now())
         return created + services.relay(now=timezone.now())
 
-    subscriptions.forget_relay()
+    subscriptions.relay_soon.forget()
     results = run_concurrently(CHECKIN_THREADS + RELAY_THREADS, act)
 
     assert not [r for r in results if isinstance(r, BaseException)], results

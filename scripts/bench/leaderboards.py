@@ -1,0 +1,230 @@
+"""Leaderboard reads at 10 k and 1 M users: are the top and my-rank flat?
+
+For each size: recreates its own database (``engagement_lb_bench``), migrates,
+fills it with INSERT ... SELECT generate_series (users, state rows with a
+spread of streaks, two weeks of weekly counts), recounts the histograms with
+the service (``boards_rebuild``), ANALYZEs, then times in-process, as the
+API runs them, the median of many runs of:
+
+- top-100 of each board (the index),
+- my-rank of each board (the histogram sum) for a user at the top, in the
+  middle and at the bottom,
+- the whole ``board_read`` (snapshot, caller, top-100, counts),
+
+and prints EXPLAIN (ANALYZE, BUFFERS) of the top and the rank. Drops the
+database at the end.
+
+    .venv/bin/python scripts/bench/leaderboards.py [--sizes 10000 1000000] [--runs 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DB_NAME = "engagement_lb_bench"
+ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+DB_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", ADMIN_URL, "-qc", sql], check=True)
+
+
+def prepare(size: int) -> float:
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB_NAME}")
+    env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench"}
+    subprocess.run(
+        [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    started = time.perf_counter()
+    fill(size)
+    return time.perf_counter() - started
+
+
+def fill(size: int) -> None:
+    from django.db import connection, transaction
+
+    from leaderboards.boards import week_start
+    from leaderboards.services import boards_rebuild
+
+    today = dt.datetime.now(dt.UTC).date()
+    monday = week_start(today)
+    new_id = "lpad(to_hex(i), 32, '0')::uuid"
+    # Streaks: about a quarter at 0, the rest spread like a long tail (1..~400);
+    # 1 in 20 opted out; one in 10 with a reported loss (off the board).
+    statements = [
+        f"""INSERT INTO users_user (id, email, password, display_name, timezone, is_active,
+              is_staff, is_superuser, date_joined, leaderboard_opt_in)
+            SELECT {new_id}, 'lb' || i || '@example.com', '!',
+                   CASE WHEN i %% 3 = 0 THEN '' ELSE 'Player ' || i END, 'UTC', true, false,
+                   false, now(), i %% 20 <> 0
+            FROM generate_series(1, %(n)s) i""",
+        f"""INSERT INTO engagement_userstate (user_id, level, energy, fatigue, loyalty, streak,
+              longest_streak, total_checkins, streak_freezes, last_checkin_date,
+              loss_reported_for, leaderboard_opt_in, updated_at)
+            SELECT {new_id}, 1, 50, 0, 0, s, s, s, 0, %(today)s - (i %% 2),
+                   CASE WHEN i %% 10 = 3 THEN %(today)s - (i %% 2) END, i %% 20 <> 0, now()
+            FROM (SELECT i, CASE WHEN i %% 4 = 0 THEN 0 ELSE 1 + floor(
+                              -ln(((i::bigint * 7919) %% 100003 + 1) / 100004.0) * 40)::int
+                         END AS s
+                  FROM generate_series(1, %(n)s) i) AS spread""",
+        f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
+            SELECT {new_id}, %(monday)s, 1 + (i * 31) %% 7
+            FROM generate_series(1, %(n)s) i WHERE i %% 10 < 7""",
+        f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
+            SELECT {new_id}, %(previous)s, 1 + (i * 17) %% 7
+            FROM generate_series(1, %(n)s) i WHERE i %% 10 < 8""",
+    ]
+    params = {"n": size, "today": today, "monday": monday, "previous": monday - dt.timedelta(7)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql, params)
+    boards_rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def median_ms(action, runs: int) -> float:
+    for _ in range(10):
+        action()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def explain(queryset) -> str:
+    return queryset.explain(analyze=True, buffers=True)
+
+
+def measure(size: int, runs: int) -> dict[str, float]:
+    import uuid
+
+    from django.db.models import Q, Sum
+
+    from leaderboards.boards import STREAK_KEY, week_start, weekly_key
+    from leaderboards.models import BoardScore
+    from leaderboards.selectors import _top, board_read
+
+    now = dt.datetime.now(dt.UTC)
+    monday = week_start(now.date())
+    results: dict[str, float] = {}
+    callers = {"top": 1, "middle": size // 2 + 1, "bottom": size - 3}
+    for board, key in (("streak", STREAK_KEY), ("weekly", weekly_key(monday))):
+        results[f"{board} top-100"] = median_ms(lambda b=board: _top(b, monday, 100), runs)
+        for label, score in (("top", 400), ("middle", 20 if board == "streak" else 4), ("low", 1)):
+
+            def rank(key=key, score=score):
+                return BoardScore.objects.filter(board=key).aggregate(
+                    participants=Sum("users"), above=Sum("users", filter=Q(score__gt=score))
+                )
+
+            results[f"{board} my-rank ({label} score)"] = median_ms(rank, runs)
+        for label, index in callers.items():
+            user_id = uuid.UUID(int=index)
+            results[f"{board} board_read, caller at {label}"] = median_ms(
+                lambda b=board, u=user_id: board_read(
+                    user_id=u, board=b, period="current", limit=100, now=now
+                ),
+                runs,
+            )
+        if size >= 1_000_000 or os.environ.get("EXPLAIN"):
+            from django.db.models import QuerySet
+
+            from engagement.models import STREAK_BOARD, UserState
+            from leaderboards.models import WeeklyCheckins
+
+            top: QuerySet = (
+                UserState.objects.filter(STREAK_BOARD)
+                .order_by("-streak", "user_id")
+                .values_list("user_id", "user__display_name", "streak")[:100]
+                if board == "streak"
+                else WeeklyCheckins.objects.filter(week_start=monday, user__leaderboard_opt_in=True)
+                .order_by("-checkins", "user_id")
+                .values_list("user_id", "user__display_name", "checkins")[:100]
+            )
+            print(f"\n-- {board} top-100 at {size:,} users\n{explain(top)}")
+            ranks = BoardScore.objects.filter(board=key)
+            print(f"\n-- {board} my-rank at {size:,} users")
+            print(
+                explain(
+                    ranks.values("board").annotate(
+                        participants=Sum("users"), above=Sum("users", filter=Q(score__gt=1))
+                    )
+                )
+            )
+            rows = BoardScore.objects.filter(board=key).count()
+            print(f"   ({rows} histogram rows for this board)")
+    return results
+
+
+def one(size: int, runs: int) -> None:
+    """Fill and measure one size in this process (its own connection pool)."""
+    import django
+
+    os.environ["DATABASE_URL"] = DB_URL
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    django.setup()
+    seconds = prepare(size)
+    print(f"== {size:,} users: filled in {seconds:.0f} s", flush=True)
+    print("RESULT " + json.dumps(measure(size, runs)), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        one(args.one, args.runs)
+        return
+
+    table: dict[int, dict[str, float]] = {}
+    try:
+        for size in args.sizes:
+            run = subprocess.run(
+                [sys.executable, __file__, "--one", str(size), "--runs", str(args.runs)],
+                check=True,
+                text=True,
+                capture_output=True,
+            )
+            for line in run.stdout.splitlines():
+                if line.startswith("RESULT "):
+                    table[size] = json.loads(line.removeprefix("RESULT "))
+                else:
+                    print(line)
+    finally:
+        if not args.keep:
+            psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    sizes = list(table)
+    print("\n| median ms | " + " | ".join(f"{s:,} users" for s in sizes) + " | ratio |")
+    print("|---|" + "---:|" * (len(sizes) + 1))
+    for name in table[sizes[0]]:
+        values = [table[s][name] for s in sizes]
+        ratio = values[-1] / values[0] if values[0] else 0
+        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
