@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from base.openapi import problems
 from leaderboards.boards import BOARDS
-from leaderboards.errors import UnknownBoard
+from leaderboards.errors import NoPreviousPeriod, UnknownBoard
 from leaderboards.selectors import board_read
 from leaderboards.serializers import (
     LeaderboardOutputSerializer,
@@ -28,12 +28,13 @@ class LeaderboardViewSet(viewsets.ViewSet):
             "The top of a board, the caller's rank and the number of participants. "
             "`streak`: current streaks (a streak whose loss was announced is off the board); "
             "`weekly`: check-ins in each user's own local ISO week, the caller's week (or "
-            "the one before, `period=previous`). Ties share a rank. Users who set "
+            "the one before, `period=previous`; the streak board has none: 404 "
+            "`no_previous_period`). Ties share a rank. Users who set "
             "`leaderboard_opt_in: false` (PATCH /me) are neither shown nor counted."
         ),
         parameters=[
             OpenApiParameter("board", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(BOARDS)),
-            LeaderboardQuerySerializer(board="weekly"),
+            LeaderboardQuerySerializer,
         ],
         responses={
             200: LeaderboardOutputSerializer,
@@ -43,8 +44,12 @@ class LeaderboardViewSet(viewsets.ViewSet):
     def retrieve(self, request, board: str):
         if board not in BOARDS:
             raise UnknownBoard()
-        query = LeaderboardQuerySerializer(data=request.query_params, board=board)
+        # A plain dict, not the QueryDict: DRF reads an empty query value of a
+        # form-like input as "missing" (the default), so `?period=` would pass.
+        query = LeaderboardQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
+        if board == "streak" and query.validated_data["period"] != "current":
+            raise NoPreviousPeriod()
         page = board_read(
             user_id=request.user.pk,
             board=board,

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from leaderboards.boards import DEFAULT_LIMIT, MAX_LIMIT, PERIODS, Board
+from leaderboards.boards import DEFAULT_LIMIT, MAX_LIMIT, PERIODS
 from leaderboards.selectors import BoardPage
 
 
@@ -17,17 +17,6 @@ class LeaderboardQuerySerializer(serializers.Serializer):
         help_text="`weekly` only: `current` (the caller's local ISO week) or `previous` "
         "(the week before; `final` once it has ended in every zone).",
     )
-
-    def __init__(self, *args, board: Board, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.board = board
-
-    def validate_period(self, value: str) -> str:
-        if value != "current" and self.board == "streak":
-            raise serializers.ValidationError(
-                "The streak board has no previous period.", code="invalid_period"
-            )
-        return value
 
 
 class LeaderboardPeriodOutputSerializer(serializers.Serializer):

@@ -104,8 +104,14 @@ def test_bad_limit_or_period_is_a_400_problem(auth_client, params):
 
 def test_the_streak_board_has_no_previous_period(auth_client):
     response = auth_client.get("/api/v1/leaderboards/streak", {"period": "previous"})
+    assert_problem(response, 404, "no_previous_period")
+
+
+@pytest.mark.parametrize("name", ["period", "limit"])
+def test_an_empty_query_value_is_a_400_problem_not_the_default(auth_client, name):
+    response = auth_client.get(f"/api/v1/leaderboards/weekly?{name}=")
     body = assert_problem(response, 400, "validation_error")
-    assert body["errors"]["period"] == ["The streak board has no previous period."]
+    assert set(body["errors"]) == {name}
 
 
 @pytest.mark.parametrize("name", ["monthly", "STREAK", "streak%00", "..", "1"])
