@@ -113,7 +113,7 @@ def test_verify_invariants_reports_a_corrupted_row_and_exits_1():
         call_command("verify_invariants", stdout=out, stderr=StringIO())
 
     assert failure.value.returncode == 1
-    assert str(failure.value) == "Checked 2 users: 1 invariant violations in 1 user."
+    assert str(failure.value) == "Checked 2 users: 1 invariant violation in 1 user."
     assert out.getvalue() == (
         f"bob@example.com ({bob.pk}) loyalty: ledger replays to 15, state has 999\n"
     )

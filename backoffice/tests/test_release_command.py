@@ -83,7 +83,12 @@ def test_two_releases_at_once_take_turns(slow_steps):
 @pytest.mark.django_db(transaction=True)
 def test_a_release_gives_up_after_its_lock_timeout_and_changes_nothing(slow_steps):
     slow_steps.hold = 30  # the first release holds the lock until the test lets it go
-    holding = threading.Thread(target=lambda: (run_release(), connections.close_all()))
+
+    def hold() -> None:
+        run_release()
+        connections.close_all()
+
+    holding = threading.Thread(target=hold)
     holding.start()
     try:
         while advisory_locks() == 0:  # the first release has the lock
