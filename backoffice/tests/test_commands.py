@@ -316,7 +316,7 @@ def test_export_user_writes_all_of_one_users_data():
         {"key": "k1", "status_code": 201, "created_at": data["idempotency_keys"][0]["created_at"]}
     ]
     assert err.strip() == (
-        "Exported ann@example.com: 3 check-ins, 1 rewards, 1 inventory items, 4 ledger entries."
+        "Exported ann@example.com: 3 check-ins, 1 reward, 1 inventory item, 4 ledger entries."
     )
     assert InventoryItem.objects.filter(user=user).count() == 1  # read-only
 

@@ -9,19 +9,14 @@ import getpass
 import socket
 
 from django.core.management.base import BaseCommand, CommandError
-from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the pinned tools
 
 from backoffice.invariants import LEDGER, Violation, invariant_violations
 from backoffice.reconcile import REASON_MAX_LENGTH, NotReconcilable, ledger_reconcile
+from base.plurals import counted
 from engagement.errors import AccountUnavailable
 from engagement.models import UserState
-
-
-def counted(n: int, noun: str, plural: str = "s") -> str:
-    """``1 user``, ``2 users``: Django's ``pluralize`` with the number."""
-    return f"{n} {noun}{pluralize(n, plural)}"
 
 
 class Command(BaseCommand):
