@@ -20,7 +20,8 @@ For every user with a state row:
   freeze, claim, purchase and use its event for the same date, reward or tool,
   and each entry that raised the level its ``level.up`` (both are written by
   the same state change, so they agree exactly; a difference names the dates
-  or ids on each side).
+  or ids on each side). A reconciliation (``admin_adjust`` with ref
+  ``reconcile``, ``backoffice.reconcile``) raises no level: it records one.
 And no user has ledger entries or check-ins without a state row.
 """
 
@@ -38,9 +39,13 @@ from django.db.models.functions import Cast, Coalesce
 from checkins.models import CheckIn
 from engagement import rules
 from engagement.invariants import replay_differences
-from engagement.models import LedgerEntry, UserState
+from engagement.models import RECONCILE_REF, LedgerEntry, UserState
 from events.models import Event
 from users.models import User
+
+# What a violation is about: the ledger replay (the only one ``--reconcile``
+# repairs), the check-ins, the events, or a missing state row.
+LEDGER, CHECKINS, EVENTS, STATE = "ledger", "checkins", "events", "state"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Violation:
     email: str
     field: str
     problem: str
+    check: str
 
     def __str__(self) -> str:
         return f"{self.email} ({self.user_id}) {self.field}: {self.problem}"
@@ -94,6 +100,7 @@ def _ledger_and_event_stories(low, high) -> dict[uuid.UUID, tuple[Story, Story]]
         stories[user_id][0][(LEDGER_EVENTS[kind][0].value, ref)] += n
     level_ups = (
         LedgerEntry.objects.filter(**in_batch, level__gt=0)
+        .exclude(kind=_Kind.ADMIN_ADJUST, ref=RECONCILE_REF)  # bookkeeping, no level-up
         .values("user_id")
         .annotate(n=Count("id"))
         .order_by()
@@ -191,11 +198,11 @@ def _user_violations(
     stories: tuple[Story, Story] | None = None,
     restores: Restores | None = None,
 ):
-    def violation(field: str, problem: str) -> Violation:
-        return Violation(state["user_id"], state["user__email"], field, problem)
+    def violation(field: str, problem: str, check: str = CHECKINS) -> Violation:
+        return Violation(state["user_id"], state["user__email"], field, problem, check)
 
     for field, replayed, actual in replay_differences(state=state, sums=sums):
-        yield violation(field, f"ledger replays to {replayed}, state has {actual}")
+        yield violation(field, f"ledger replays to {replayed}, state has {actual}", LEDGER)
     count = checkins["count"] if checkins else 0
     if state["total_checkins"] != count:
         yield violation(
@@ -230,7 +237,30 @@ def _user_violations(
             f"{highest}{restored}",
         )
     if stories is not None and stories[0] != stories[1]:
-        yield violation("events", _story_difference(*stories))
+        yield violation("events", _story_difference(*stories), EVENTS)
+
+
+_STATE_VALUES = ("user_id", "user__email", *rules.STATE_FIELDS, "last_checkin_date")
+
+
+def _batch_violations(states: list[dict]) -> Iterator[Violation]:
+    """The violations of these users (state rows as values, in ``user_id`` order)."""
+    low, high = states[0]["user_id"], states[-1]["user_id"]
+    sums = _ledger_sums(low, high)
+    checkins = _checkin_aggregates(low, high)
+    last_streaks = _last_checkin_streaks(low, high)
+    stories = _ledger_and_event_stories(low, high)
+    restores = _restores(low, high)
+    for state in states:
+        user_id = state["user_id"]
+        yield from _user_violations(
+            state,
+            sums.get(user_id, {}),
+            checkins.get(user_id),
+            last_streaks.get(user_id),
+            stories.get(user_id),
+            restores.get(user_id),
+        )
 
 
 def invariant_violations(
@@ -239,34 +269,26 @@ def invariant_violations(
     """Yield every violation, batch by batch of users in ``user_id`` order;
     ``on_batch(n)`` is told after each batch of ``n`` users."""
     after = None
-    fields = ("user_id", "user__email", *rules.STATE_FIELDS, "last_checkin_date")
     while True:
-        batch = UserState.objects.order_by("user_id").values(*fields)
+        batch = UserState.objects.order_by("user_id").values(*_STATE_VALUES)
         if after is not None:
             batch = batch.filter(user_id__gt=after)
         states = list(batch[:batch_size])
         if not states:
             break
-        low, high = states[0]["user_id"], states[-1]["user_id"]
-        sums = _ledger_sums(low, high)
-        checkins = _checkin_aggregates(low, high)
-        last_streaks = _last_checkin_streaks(low, high)
-        stories = _ledger_and_event_stories(low, high)
-        restores = _restores(low, high)
-        for state in states:
-            user_id = state["user_id"]
-            yield from _user_violations(
-                state,
-                sums.get(user_id, {}),
-                checkins.get(user_id),
-                last_streaks.get(user_id),
-                stories.get(user_id),
-                restores.get(user_id),
-            )
-        after = high
+        yield from _batch_violations(states)
+        after = states[-1]["user_id"]
         if on_batch:
             on_batch(len(states))
     yield from _rows_without_state()
+
+
+def user_violations(*, user_id: uuid.UUID) -> list[Violation]:
+    """One user's violations, by the same queries (a batch of one). Under the
+    user's state lock (``backoffice.reconcile``) they are exact: every write
+    changes the state row and the ledger together, under that lock."""
+    states = list(UserState.objects.filter(user_id=user_id).values(*_STATE_VALUES))
+    return list(_batch_violations(states)) if states else []
 
 
 def _rows_without_state() -> Iterator[Violation]:
@@ -282,5 +304,9 @@ def _rows_without_state() -> Iterator[Violation]:
     )
     for user_id, email in orphans:
         yield Violation(
-            user_id, email, "state", "ledger entries, check-ins or events without a state row"
+            user_id,
+            email,
+            "state",
+            "ledger entries, check-ins or events without a state row",
+            STATE,
         )

@@ -30,6 +30,7 @@ from functools import partial
 from django.contrib.auth.hashers import make_password
 
 from base.errors import DomainError
+from base.plurals import counted
 from checkins.services import checkin_create
 from engagement.models import UserState
 from rewards.models import Tool
@@ -90,10 +91,12 @@ class SimulationResult:
     def summary(self, *, users: int, days: int) -> str:
         refused = ", ".join(f"{code} {n}" for code, n in sorted(self.refused.items())) or "none"
         return (
-            f"Simulated {users} users x {days} days ({self.users_created} users created, "
-            f"{self.users_existing} reused): {self.checkins} check-ins, {self.days_skipped} days "
-            f"skipped, {self.already_done} already done, {self.claims} rewards claimed, "
-            f"{self.buys} tools bought, {self.uses} tools used; refused: {refused}."
+            f"Simulated {counted(users, 'user')} x {counted(days, 'day')} "
+            f"({counted(self.users_created, 'user')} created, {self.users_existing} reused): "
+            f"{counted(self.checkins, 'check-in')}, {counted(self.days_skipped, 'day')} "
+            f"skipped, {self.already_done} already done, {counted(self.claims, 'reward')} "
+            f"claimed, {counted(self.buys, 'tool')} bought, {counted(self.uses, 'tool')} used; "
+            f"refused: {refused}."
         )
 
 

@@ -13,7 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 # Pure and free of Django: safe to import while settings load.
-from engagement.rules import LimitsSettings
+from engagement.rules import Limits, LimitsSettings, StartSettings, initial_state
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -303,7 +303,7 @@ SPECTACULAR_SETTINGS = {
 
 
 # --- Engagement rules (the one place their constants live) ------------------------
-class EngagementSettings(LimitsSettings):
+class EngagementSettings(LimitsSettings, StartSettings):
     """The shape of ``ENGAGEMENT``: the rules' limits, and the rest."""
 
     TIMEZONE_CHANGE_COOLDOWN_HOURS: int
@@ -321,7 +321,19 @@ ENGAGEMENT: EngagementSettings = {
     "CHECKIN_LOYALTY": 5,
     "TIMEZONE_CHANGE_COOLDOWN_HOURS": 24,
     "INVENTORY_CAPACITY": 5,
+    # What a new user starts with (docs/OPERATIONS.md, "The meters"). Fixed for
+    # the life of a database: the ledger replays from them, so changing one
+    # later makes every existing user's replay disagree by the change.
+    "START_LEVEL": 1,
+    "START_ENERGY": 50,
+    "START_FATIGUE": 0,
+    "START_LOYALTY": 0,
+    "START_STREAK_FREEZES": 0,
 }
+try:
+    initial_state(ENGAGEMENT, Limits.from_settings(ENGAGEMENT))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"ENGAGEMENT: {exc}") from None
 
 # A streak_repair tool restores a lost streak up to this many local days after
 # the day it was lost on (0: only on that day; a reset check-in comes a day

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from django.db.models import Sum
 
 from engagement import rules
-from engagement.models import LedgerEntry, UserState
+from engagement.models import LedgerEntry, UserState, initial_state
 
 
 def replay_differences(
@@ -17,8 +17,9 @@ def replay_differences(
     """``(field, replayed, actual)`` for every state field where the initial
     state plus the sum of the ledger's deltas differs from the state row."""
     differences = []
+    start = initial_state()
     for field in rules.STATE_FIELDS:
-        expected = getattr(rules.INITIAL_STATE, field) + (sums.get(field) or 0)
+        expected = getattr(start, field) + (sums.get(field) or 0)
         actual = state[field]
         if expected != actual:
             differences.append((field, expected, actual))

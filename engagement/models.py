@@ -17,6 +17,34 @@ ENERGY_MAX = settings.ENGAGEMENT["ENERGY_MAX"]
 FATIGUE_MAX = settings.ENGAGEMENT["FATIGUE_MAX"]
 
 
+def initial_state() -> rules.State:
+    """The state a new user starts with: ``settings.ENGAGEMENT``'s ``START_*``
+    values (read on each call, so test overrides apply)."""
+    return rules.initial_state(settings.ENGAGEMENT, rules.Limits.from_settings(settings.ENGAGEMENT))
+
+
+# The state row's defaults: callables, so the settings decide (and a migration
+# does not record their values).
+def start_level() -> int:
+    return initial_state().level
+
+
+def start_energy() -> int:
+    return initial_state().energy
+
+
+def start_fatigue() -> int:
+    return initial_state().fatigue
+
+
+def start_loyalty() -> int:
+    return initial_state().loyalty
+
+
+def start_streak_freezes() -> int:
+    return initial_state().streak_freezes
+
+
 class UserState(models.Model):
     """One row per user: the numbers the whole product revolves around.
 
@@ -40,14 +68,14 @@ class UserState(models.Model):
         primary_key=True,
         related_name="state",
     )
-    level = models.IntegerField(default=rules.INITIAL_STATE.level)
-    energy = models.IntegerField(default=rules.INITIAL_STATE.energy)
-    fatigue = models.IntegerField(default=rules.INITIAL_STATE.fatigue)
-    loyalty = models.IntegerField(default=rules.INITIAL_STATE.loyalty)
+    level = models.IntegerField(default=start_level)
+    energy = models.IntegerField(default=start_energy)
+    fatigue = models.IntegerField(default=start_fatigue)
+    loyalty = models.IntegerField(default=start_loyalty)
     streak = models.IntegerField(default=rules.INITIAL_STATE.streak)
     longest_streak = models.IntegerField(default=rules.INITIAL_STATE.longest_streak)
     total_checkins = models.IntegerField(default=rules.INITIAL_STATE.total_checkins)
-    streak_freezes = models.IntegerField(default=rules.INITIAL_STATE.streak_freezes)
+    streak_freezes = models.IntegerField(default=start_streak_freezes)
     last_checkin_date = models.DateField(null=True, blank=True)
     lost_streak = models.IntegerField(
         default=rules.INITIAL_STATE.lost_streak,
@@ -158,6 +186,12 @@ class LedgerKind(models.TextChoices):
     ADMIN_GRANT = "admin_grant", "Admin grant"
     ADMIN_ADJUST = "admin_adjust", "Admin adjustment"
     STREAK_RESTORE = "streak_restore", "Streak restored"
+
+
+# The ref of the ``admin_adjust`` entry that ``verify_invariants --reconcile``
+# writes: it changes no state, it records the difference between the state
+# and what the ledger replayed to (so it raises no level and sends no event).
+RECONCILE_REF = "reconcile"
 
 
 class LedgerEntry(models.Model):

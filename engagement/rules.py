@@ -93,7 +93,48 @@ class State:
     streak_lost_on: dt.date | None = None
 
 
+# The rules' own starting state, as ``DEFAULT_LIMITS`` are their own limits:
+# for exercising the rules without Django. The service starts users from
+# ``settings.ENGAGEMENT``'s ``START_*`` values (:func:`initial_state`;
+# ``engagement.models.initial_state``), which default to these.
 INITIAL_STATE = State()
+
+
+class StartSettings(TypedDict):
+    """The keys of ``settings.ENGAGEMENT`` that :func:`initial_state` reads:
+    the meters a new user starts with. Streaks and the check-in count always
+    start at 0 (the check-ins must account for them)."""
+
+    START_LEVEL: int
+    START_ENERGY: int
+    START_FATIGUE: int
+    START_LOYALTY: int
+    START_STREAK_FREEZES: int
+
+
+def initial_state(config: StartSettings, limits: Limits = DEFAULT_LIMITS) -> State:
+    """The state a new user starts with; ``ValueError`` when a value is out of
+    the bounds every state keeps (energy below ``energy_max``: reaching it
+    raises the level)."""
+    state = State(
+        level=int(config["START_LEVEL"]),
+        energy=int(config["START_ENERGY"]),
+        fatigue=int(config["START_FATIGUE"]),
+        loyalty=int(config["START_LOYALTY"]),
+        streak_freezes=int(config["START_STREAK_FREEZES"]),
+    )
+    bounds = {
+        "START_LEVEL": (state.level, 1, None),
+        "START_ENERGY": (state.energy, 0, limits.energy_max - 1),
+        "START_FATIGUE": (state.fatigue, 0, limits.fatigue_max),
+        "START_LOYALTY": (state.loyalty, 0, None),
+        "START_STREAK_FREEZES": (state.streak_freezes, 0, limits.max_freezes),
+    }
+    for key, (value, low, high) in bounds.items():
+        if value < low or (high is not None and value > high):
+            allowed = f"{low} to {high}" if high is not None else f"{low} or more"
+            raise ValueError(f"{key} must be {allowed}, not {value}.")
+    return state
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from django.db.models import Q
 
 from engagement import rules, statements
 from engagement.errors import AccountUnavailable
-from engagement.models import UserState
+from engagement.models import RECONCILE_REF, LedgerKind, UserState
 from engagement.statements import LedgerRow, LockedUser
 from users.authentication import check_token_version
 from users.models import User
@@ -229,6 +229,21 @@ class StateChange:
         self.steps.append(LedgerStep(kind, ref, transition, reason))
         return transition
 
+    def record_reconciliation(self, *, replayed: rules.State, reason: str) -> LedgerStep:
+        """Record, as one ``admin_adjust`` entry (ref ``reconcile``), the
+        difference between the current state and ``replayed``, what the
+        user's ledger replays to: after it the ledger replays to the state
+        again. The state itself does not change (the entry's snapshot is the
+        current state); its deltas are ``current - replayed``."""
+        step = LedgerStep(
+            LedgerKind.ADMIN_ADJUST,
+            RECONCILE_REF,
+            rules.Transition(before=replayed, after=self.current),
+            reason,
+        )
+        self.steps.append(step)
+        return step
+
     def write_with(self, rows: statements.Rows) -> None:
         """Insert ``rows`` in the change's own write (after-change steps: the
         events), in the same statement as the state row and the ledger where
@@ -294,10 +309,15 @@ def register_after_change(name: str, step: AfterChangeStep) -> None:
 
 
 @contextmanager
-def state_change(*, user_id: uuid.UUID, now: dt.datetime) -> Iterator[StateChange]:
-    """The envelope of every state change (see the module docstring)."""
+def state_change(
+    *, user_id: uuid.UUID, now: dt.datetime, include_inactive: bool = False
+) -> Iterator[StateChange]:
+    """The envelope of every state change (see the module docstring).
+    ``include_inactive``: a deactivated account's state too (an operator's
+    repair, never a use case of the user's)."""
     with transaction.atomic():
-        change = StateChange(locked=state_lock(user_id=user_id), now=now)
+        locked = state_lock(user_id=user_id, include_inactive=include_inactive)
+        change = StateChange(locked=locked, now=now)
         yield change
         change._close()
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from engagement import rules, statements
-from engagement.models import LedgerEntry
+from engagement.models import RECONCILE_REF, LedgerEntry
 from engagement.services import LedgerStep, StateChange
 from events.ids import event_ids
 from events.models import Event, EventType
@@ -61,6 +61,12 @@ def streak_restored_data(step: LedgerStep, *, tool_id: str | None) -> dict[str, 
     return data
 
 
+def is_reconciliation(step: LedgerStep) -> bool:
+    """A reconciliation records a difference the state already had: no level
+    was raised by it (``verify_invariants --reconcile``)."""
+    return step.kind == _Kind.ADMIN_ADJUST and step.ref == RECONCILE_REF
+
+
 def _step_events(
     step: LedgerStep,
     *,
@@ -97,7 +103,7 @@ def _step_events(
         yield EventType.TOOL_USED, {"tool_id": step.ref}
     elif step.kind == _Kind.STREAK_RESTORE:
         yield EventType.STREAK_RESTORED, streak_restored_data(step, tool_id=tool_id)
-    if after.level > before.level:
+    if after.level > before.level and not is_reconciliation(step):
         yield EventType.LEVEL_UP, {"level": after.level, "previous_level": before.level}
 
 

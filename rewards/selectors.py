@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from engagement import rules
-from engagement.models import UserState
+from engagement.models import UserState, initial_state
 from rewards.models import InventoryItem, Reward, Tool, UserReward
 from rewards.rules import Progress, progress
 
@@ -51,7 +51,7 @@ def reward_status(*, reward: Reward, owned: UserReward | None, state: rules.Stat
 def user_rules_state(*, user_id: uuid.UUID) -> rules.State:
     """The user's state as plain values; the initial state before the row exists."""
     row = UserState.objects.filter(user_id=user_id).first()
-    return row.as_rules_state() if row else rules.INITIAL_STATE
+    return row.as_rules_state() if row else initial_state()
 
 
 def rewards_for_user(*, user_id: uuid.UUID) -> list[RewardStatus]:

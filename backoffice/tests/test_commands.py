@@ -113,7 +113,7 @@ def test_verify_invariants_reports_a_corrupted_row_and_exits_1():
         call_command("verify_invariants", stdout=out, stderr=StringIO())
 
     assert failure.value.returncode == 1
-    assert str(failure.value) == "Checked 2 users: 1 invariant violations in 1 user."
+    assert str(failure.value) == "Checked 2 users: 1 invariant violation in 1 user."
     assert out.getvalue() == (
         f"bob@example.com ({bob.pk}) loyalty: ledger replays to 15, state has 999\n"
     )
@@ -319,7 +319,7 @@ def test_export_user_writes_all_of_one_users_data():
         {"key": "k1", "status_code": 201, "created_at": data["idempotency_keys"][0]["created_at"]}
     ]
     assert err.strip() == (
-        "Exported ann@example.com: 3 check-ins, 1 rewards, 1 inventory items, 4 ledger entries."
+        "Exported ann@example.com: 3 check-ins, 1 reward, 1 inventory item, 4 ledger entries."
     )
     assert InventoryItem.objects.filter(user=user).count() == 1  # read-only
 

@@ -29,7 +29,8 @@ def test_grant_loyalty_by_email_with_a_reason(ann):
     output = grant("Ann@Example.com", "--loyalty", "50", "--reason", "Support ticket 123")
 
     assert output == (
-        "ann@example.com: loyalty +50. Now level 1, energy 50, fatigue 0, loyalty 50, freezes 0."
+        "ann@example.com: loyalty +50. Now level 1, energy 50, fatigue 0, loyalty 50, "
+        "streak_freezes 0."
     )
     entry = LedgerEntry.objects.get(user=ann)
     assert (entry.kind, entry.ref, entry.loyalty, entry.reason) == (
@@ -43,7 +44,7 @@ def test_grant_loyalty_by_email_with_a_reason(ann):
 def test_grant_freezes_a_tool_and_an_adjustment(ann):
     ToolFactory(id="coffee")
 
-    grant("ann@example.com", "--freezes", "1", "--reason", "r1")
+    grant("ann@example.com", "--streak-freezes", "1", "--reason", "r1")
     tool_output = grant("ann@example.com", "--tool", "coffee", "--quantity", "3", "--reason", "r2")
     adjust_output = grant(
         "ann@example.com", "--adjust", "energy=-20", "loyalty=7", "--reason", "r3"
@@ -83,7 +84,9 @@ def test_refusals_exit_with_an_error_and_change_nothing(ann, args, message):
     [
         ["ann@example.com", "--loyalty", "5"],  # no reason
         ["ann@example.com", "--reason", "r"],  # nothing to grant
-        ["ann@example.com", "--loyalty", "5", "--freezes", "1", "--reason", "r"],  # two at once
+        ["ann@example.com", "--loyalty", "5", "--streak-freezes", "1", "--reason", "r"],  # two
+        ["ann@example.com", "--adjust", "energy=1", "energy=2", "--reason", "r"],  # twice
+        ["ann@example.com", "--adjust", "energy=x", "--reason", "r"],  # no integer
         ["ann@example.com", "--adjust", "level=1", "--reason", "r"],  # not adjustable
     ],
 )
@@ -92,3 +95,41 @@ def test_bad_arguments_are_refused(ann, args):
         grant(*args)
 
     assert not LedgerEntry.objects.exists()
+
+
+def test_a_wrong_adjust_field_is_refused_with_the_valid_ones(ann):
+    with pytest.raises(CommandError) as refused:
+        grant("ann@example.com", "--adjust", "level=1", "--reason", "r")
+
+    assert "'level' cannot be adjusted; valid fields: energy, fatigue, loyalty, " in str(
+        refused.value
+    )
+    assert "streak_freezes" in str(refused.value)
+    assert not LedgerEntry.objects.exists()
+
+
+def test_streak_freezes_is_the_field_name_of_an_adjustment(ann):
+    output = grant("ann@example.com", "--adjust", "streak_freezes=2", "--reason", "r")
+
+    assert output.startswith("ann@example.com: streak_freezes +2.")
+    assert output.endswith("streak_freezes 2.")
+    assert state_of(ann).streak_freezes == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "warning"),
+    [
+        (["--freezes", "1"], "--freezes is deprecated and will be removed; use --streak-freezes."),
+        (
+            ["--adjust", "freezes=1"],
+            "freezes= is deprecated and will be removed; use streak_freezes=.",
+        ),
+    ],
+)
+def test_the_old_freezes_spelling_still_works_with_a_warning(ann, args, warning):
+    out, err = StringIO(), StringIO()
+    call_command("grant", "ann@example.com", *args, "--reason", "r", stdout=out, stderr=err)
+
+    assert err.getvalue().strip() == warning
+    assert "streak_freezes +1" in out.getvalue()
+    assert state_of(ann).streak_freezes == 1

@@ -79,5 +79,5 @@ def test_no_bar_in_a_log_nor_with_no_progress(stderr):
 
     out = run(*args, stderr=err)
 
-    assert out == "Checked 1 users: every invariant holds.\n"
+    assert out == "Checked 1 user: every invariant holds.\n"
     assert err.getvalue() == ""

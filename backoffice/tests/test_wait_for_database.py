@@ -13,7 +13,7 @@ from django.core.management import call_command
 def test_returns_at_once_when_the_database_answers(capsys):
     call_command("wait_for_database", "--timeout", "5")
 
-    assert "Database reachable after 1 attempt(s)." in capsys.readouterr().out
+    assert "Database reachable after 1 attempt." in capsys.readouterr().out
 
 
 def test_gives_up_with_exit_1_after_the_timeout():

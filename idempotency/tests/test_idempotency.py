@@ -136,7 +136,7 @@ class TestExpiry:
         with time_machine.travel(NOON + dt.timedelta(days=2), tick=False):
             call_command("prune_idempotency_keys")
 
-        assert "Pruned 1 expired idempotency keys." in capsys.readouterr().out
+        assert "Pruned 1 expired idempotency key." in capsys.readouterr().out
         assert IdempotencyKey.objects.count() == 0
 
 

@@ -81,4 +81,4 @@ def test_verify_invariants_is_clean_after_an_erasure(ann, bystander, capsys):
 
     call_command("verify_invariants")
 
-    assert capsys.readouterr().out == "Checked 1 users: every invariant holds.\n"
+    assert capsys.readouterr().out == "Checked 1 user: every invariant holds.\n"

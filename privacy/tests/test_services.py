@@ -192,8 +192,8 @@ class TestReapplyAfterARestore:
         call_command("reapply_erasures")
 
         assert capsys.readouterr().out.splitlines() == [
-            "1 erased accounts are present again; none erased.",
-            "Erased 1 accounts again (1 found).",
+            "1 erased account is present again; none erased.",
+            "Erased 1 account again (1 found).",
             "Erased 0 accounts again (0 found).",
         ]
         assert not User.objects.filter(pk=ann.pk).exists()

@@ -31,7 +31,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", help="a git revision whose users/authentication.py to add")
     parser.add_argument("-n", type=int, default=5000, help="authentications per round")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--rounds", type=int, default=9, help="rounds, each class in turn (the median is reported)"
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="auth-micro-"))

@@ -134,14 +134,30 @@ def per_user(count: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--auto-claim", action="store_true")
-    parser.add_argument("--per-user", type=int, default=0, metavar="M")
-    parser.add_argument("--db", default="engagement_backfill_bench")
-    parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1_000_000, help="users in the database")
+    parser.add_argument(
+        "--batch", type=int, default=1000, help="users per transaction (backfill_rewards --batch)"
+    )
+    parser.add_argument(
+        "--auto-claim", action="store_true", help="make the reward auto_claim (a ledger entry)"
+    )
+    parser.add_argument(
+        "--per-user",
+        type=int,
+        default=0,
+        metavar="M",
+        help="also unlock a second reward for M users, one transaction each (0: skip)",
+    )
+    parser.add_argument("--db", default="engagement_backfill_bench", help="database to (re)create")
+    parser.add_argument(
+        "--admin-url",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL to create it on (a superuser's URL)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
     url = args.admin_url.rsplit("/", 1)[0] + "/" + args.db

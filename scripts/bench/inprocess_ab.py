@@ -36,7 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tree", required=True, help="the source tree to measure")
     parser.add_argument("-n", type=int, default=600, help="requests of each kind per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="rounds of -n requests each (the median is reported)"
+    )
     parser.add_argument(
         "--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres", help="PostgreSQL"
     )

@@ -299,15 +299,53 @@ def run_pgbench(db_url: str, script: Path, seconds: int, connections: int, threa
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", 40000)))
-    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--server", default=os.environ.get("BENCH_SERVER", "granian"))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 4)))
-    parser.add_argument("--port", type=int, default=8766)
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=int(os.environ.get("BENCH_USERS", 30000)),
+        help="users with access tokens: each checks in once in scenario A (env BENCH_USERS; "
+        "the documented runs, docs/PERFORMANCE.md)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        default=int(os.environ.get("BENCH_SECONDS", 10)),
+        help="seconds per scenario, and of the pgbench run (env BENCH_SECONDS)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="wrk connections, and pgbench clients",
+    )
+    parser.add_argument(
+        "--wrk-threads", type=int, default=2, help="wrk threads, and pgbench threads"
+    )
+    parser.add_argument(
+        "--server",
+        choices=("granian", "gunicorn"),
+        default=os.environ.get("BENCH_SERVER", "granian"),
+        help="the production server bin/serve starts (env BENCH_SERVER)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", 2)),
+        help="server worker processes (env WEB_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("BENCH_THREADS", 4)),
+        help="threads per worker (env BENCH_THREADS)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8766, help="port the server listens on (127.0.0.1)"
+    )
     parser.add_argument(
         "--with-throttle",
         action="store_true",
@@ -317,22 +355,21 @@ def main() -> int:
         "--population",
         type=int,
         default=int(os.environ.get("BENCH_POPULATION", 0)),
-        help="users in the database (default: --users); e.g. 1000000 for the scale figures",
+        help="users in the database, 0 for --users; e.g. 1000000 for the scale figures "
+        "(env BENCH_POPULATION)",
     )
     parser.add_argument(
         "--history-days",
         type=int,
         default=int(os.environ.get("BENCH_HISTORY_DAYS", 10)),
-        help="past check-ins per user",
+        help="past check-ins per user (env BENCH_HISTORY_DAYS)",
     )
-
     parser.add_argument(
         "--webhook-endpoint",
         action="store_true",
         help="subscribe one webhook endpoint to every event type, so each change also "
         "stages its fan-out in the outbox (no worker runs: only the hot path's cost is measured)",
     )
-
     args = parser.parse_args()
 
     for tool in ("wrk", "pgbench", "psql"):

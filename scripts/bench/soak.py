@@ -58,12 +58,26 @@ def soak_wrk(port: int, tokens: Path, seconds: int, connections: int, delay_ms: 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=600)
-    parser.add_argument("--rate", type=float, default=0, help="requests/s (default: 70%% of probe)")
-    parser.add_argument("--users", type=int, default=60000)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--port", type=int, default=8767)
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--seconds", type=int, default=600, help="length of the paced run, after the probe"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="requests per second to pace at; 0: 70%% of a 10 s capacity probe",
+    )
+    parser.add_argument(
+        "--users", type=int, default=60000, help="users with access tokens (5 days of history)"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument(
+        "--port", type=int, default=8767, help="port the server listens on (127.0.0.1)"
+    )
     args = parser.parse_args()
 
     admin_url = os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")

@@ -32,12 +32,18 @@ MANAGE = [sys.executable, str(ROOT / "manage.py")]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=1000,
+        help="events written per run, in one change (one fan-out task)",
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--rounds", type=int, default=1, help="runs per worker count")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL to create the run's database on (env BENCH_ADMIN_URL)",
     )
     args = parser.parse_args()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from base.plurals import counted
 from privacy.services import export_document, user_export
 from users.models import User, normalize_email
 
@@ -29,9 +30,10 @@ class Command(BaseCommand):
         data = user_export(user_id=user.pk, now=timezone.now())
         document = export_document(data, indent=indent)
         summary = (
-            f"Exported {user.email}: {len(data['checkins'])} check-ins, "
-            f"{len(data['rewards'])} rewards, {len(data['inventory'])} inventory items, "
-            f"{len(data['ledger'])} ledger entries."
+            f"Exported {user.email}: {counted(len(data['checkins']), 'check-in')}, "
+            f"{counted(len(data['rewards']), 'reward')}, "
+            f"{counted(len(data['inventory']), 'inventory item')}, "
+            f"{counted(len(data['ledger']), 'ledger entry', 'ledger entries')}."
         )
         if output:
             output.write_text(document + "\n", encoding="utf-8")

@@ -3,6 +3,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection
 
+from base.plurals import counted
+
 
 class Command(BaseCommand):
     help = (
@@ -27,7 +29,8 @@ class Command(BaseCommand):
                 connection.close()
                 if time.monotonic() >= deadline:
                     raise CommandError(
-                        f"Database not reachable after {timeout:g}s ({attempts} attempts): {exc}"
+                        f"Database not reachable after {timeout:g}s "
+                        f"({counted(attempts, 'attempt')}): {exc}"
                     ) from exc
                 time.sleep(1)
-        self.stdout.write(f"Database reachable after {attempts} attempt(s).")
+        self.stdout.write(f"Database reachable after {counted(attempts, 'attempt')}.")

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from base.plurals import counted
 from idempotency.services import KEY_LIFETIME, idempotency_keys_prune
 
 
@@ -15,4 +16,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch_size: int, **options):
         deleted = idempotency_keys_prune(batch_size=batch_size, now=timezone.now())
-        self.stdout.write(f"Pruned {deleted} expired idempotency keys.")
+        self.stdout.write(f"Pruned {counted(deleted, 'expired idempotency key')}.")

@@ -3,8 +3,10 @@ brought back."""
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from base.errors import DomainError
+from base.plurals import counted
 from privacy.services import erased_accounts_present, user_erase
 
 REASON = "Re-applied after a restore from a backup"
@@ -24,7 +26,10 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run: bool, batch_size: int, **options):
         found = erased_accounts_present(batch_size=batch_size)
         if dry_run:
-            self.stdout.write(f"{len(found)} erased accounts are present again; none erased.")
+            present = ngettext("is present", "are present", len(found))
+            self.stdout.write(
+                f"{counted(len(found), 'erased account')} {present} again; none erased."
+            )
             return
         erased = 0
         for user_id in found:
@@ -33,4 +38,4 @@ class Command(BaseCommand):
             except DomainError:  # erased meanwhile (a second run at once)
                 continue
             erased += 1
-        self.stdout.write(f"Erased {erased} accounts again ({len(found)} found).")
+        self.stdout.write(f"Erased {counted(erased, 'account')} again ({len(found)} found).")

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the pinned tools
 
+from base.plurals import counted
 from rewards.models import Reward
 from rewards.services.backfill import BATCH_SIZE, backfill_count, reward_backfill
 
@@ -74,13 +75,13 @@ class Command(BaseCommand):
                 unlocked += result.unlocked
                 unlocks += result.unlocks
                 auto_claimed += result.auto_claimed
-        rewards = f"{len(reward_ids)} reward{'s' if len(reward_ids) != 1 else ''}"
+        rewards = counted(len(reward_ids), "reward")
         if reward is not None:
             rewards = f"reward {reward}"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Backfilled {rewards}: {found} users found, {unlocked} unlocked, "
-                f"{found - unlocked} skipped; {unlocks} unlocks in all ({auto_claimed} "
-                "auto-claimed)."
+                f"Backfilled {rewards}: {counted(found, 'user')} found, {unlocked} unlocked, "
+                f"{found - unlocked} skipped; {counted(unlocks, 'unlock')} in all "
+                f"({auto_claimed} auto-claimed)."
             )
         )
