@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('engagement', '0008_streak_loss'),
+        ('engagement', '0009_userstate_leaderboard_opt_in_streak_board'),
     ]
 
     operations = [
