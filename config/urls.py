@@ -11,7 +11,12 @@ urlpatterns = [
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "api/redoc/",
+        # Without the web-font links of drf-spectacular's page: nothing from elsewhere.
+        SpectacularRedocView.as_view(url_name="schema", template_name="openapi/redoc.html"),
+        name="redoc",
+    ),
     path("admin/", admin.site.urls),
     # Unknown API addresses answer with a problem even when DEBUG shows HTML pages.
     re_path(r"^api/", views.api_not_found),
