@@ -58,7 +58,21 @@ class UserAdmin(StateActionsMixin, EraseActionMixin, BigTableAdminMixin, DjangoU
     actions = (*STATE_ACTIONS, erase_users)
     add_form = UserCreationForm
     ordering = ("email",)  # the unique index on email
-    list_display = ("email", "display_name", "timezone", "is_staff", "is_active", "date_joined")
+    # The state's columns come with the users in the page's one query (a join on
+    # the state's primary key); they are not sortable: no index orders users by them.
+    list_display = (
+        "email",
+        "display_name",
+        "level",
+        "streak",
+        "loyalty",
+        "last_checkin",
+        "timezone",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    )
+    list_select_related = ("state",)
     list_filter = ("is_staff", "is_superuser", "is_active")
     search_fields = ("email",)
     search_help_text = "Part of an e-mail address."
@@ -110,6 +124,33 @@ class UserAdmin(StateActionsMixin, EraseActionMixin, BigTableAdminMixin, DjangoU
         if request.method == "POST" and response.status_code == 302:
             user_logout_all(user_id=uuid.UUID(str(id)))
         return response
+
+    @staticmethod
+    def _state(user: User) -> UserState | None:
+        try:
+            return user.state
+        except UserState.DoesNotExist:
+            return None
+
+    @admin.display(description="level")
+    def level(self, user: User):
+        state = self._state(user)
+        return state.level if state else None
+
+    @admin.display(description="streak")
+    def streak(self, user: User):
+        state = self._state(user)
+        return state.streak if state else None
+
+    @admin.display(description="loyalty")
+    def loyalty(self, user: User):
+        state = self._state(user)
+        return state.loyalty if state else None
+
+    @admin.display(description="last check-in")
+    def last_checkin(self, user: User):
+        state = self._state(user)
+        return state.last_checkin_date if state else None
 
     @admin.display(description="state")
     def engagement_state(self, user: User):

@@ -86,10 +86,13 @@ class NewestFormSet(BaseInlineFormSet):
 
 class NewestInline(ReadOnlyInline):
     """A view-only inline of the newest ``shown`` rows; set ``ordering``
-    (newest first, index-backed) and ``list_select_related`` for the columns."""
+    (newest first, index-backed) and ``list_select_related`` for the columns.
+    Drawn as a compact table, one line per row, without Django's per-row header
+    (see ``admin/edit_inline/compact_tabular.html``)."""
 
     shown = 20
     list_select_related: tuple[str, ...] = ()
+    template = "admin/edit_inline/compact_tabular.html"
 
     def get_formset(self, request, obj=None, **kwargs):
         # Built from self.formset, a NewestFormSet.

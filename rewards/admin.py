@@ -180,8 +180,13 @@ class UserRewardInline(NewestInline):
 
 
 class InventoryInline(NewestInline):
+    """What the user holds: rows used up to quantity 0 are left out, as the API does."""
+
     model = InventoryItem
-    verbose_name_plural = f"inventory (newest {NewestInline.shown})"
+    verbose_name_plural = "inventory (tools held)"
     ordering = ("-id",)
     fields = ("tool", "quantity", "updated_at")
     list_select_related = ("tool",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(quantity__gt=0)

@@ -263,6 +263,25 @@ def test_the_user_page_shows_state_and_bounded_newest_first_history(staff_client
     assert f"?user={user.pk}" in page  # links to all rows
 
 
+def test_the_user_page_inlines_are_compact_and_show_only_held_tools(staff_client, user):
+    loyalty_grant(user_id=user.pk, amount=5, reason="a grant", now=timezone.now())
+    CheckInFactory(user=user, date=dt.date(2026, 1, 1), streak=1)
+    InventoryItemFactory(user=user, tool=ToolFactory(id="coffee", name="Coffee"), quantity=2)
+    InventoryItemFactory(user=user, tool=ToolFactory(id="tea", name="Tea"), quantity=0)
+
+    page = user_page(staff_client, user).content.decode()
+
+    inlines = page.split('id="checkins-group"')[1]
+    assert 'class="compact-row"' in inlines
+    # No per-row header naming the row (Django's would show the user's id in each).
+    assert 'class="original"' not in inlines
+    assert "has_original" not in inlines
+    assert str(user.pk) not in inlines.split('class="submit-row"')[0]
+    inventory = page.split('id="inventory-group"')[1].split("</table>")[0]
+    assert "Coffee" in inventory
+    assert "Tea" not in inventory  # used up: quantity 0, hidden as the API hides it
+
+
 def test_the_user_page_costs_the_same_queries_whatever_the_history(staff_client, user):
     user_page(staff_client, user)  # warm the process-wide content type cache
     counts = []
