@@ -10,11 +10,18 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The docs load nothing from elsewhere: ReDoc's page without its web fonts, and
+    # both under a content security policy that allows this server only.
+    path(
+        "api/docs/",
+        views.local_only(SpectacularSwaggerView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
     path(
         "api/redoc/",
-        # Without the web-font links of drf-spectacular's page: nothing from elsewhere.
-        SpectacularRedocView.as_view(url_name="schema", template_name="openapi/redoc.html"),
+        views.local_only(
+            SpectacularRedocView.as_view(url_name="schema", template_name="openapi/redoc.html")
+        ),
         name="redoc",
     ),
     path("admin/", admin.site.urls),

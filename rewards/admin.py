@@ -11,6 +11,7 @@ from base.admin_mixins import (
     NewestInline,
     ReadOnlyAdminMixin,
     UserEmailSearchMixin,
+    short_time,
 )
 from rewards.effects import EFFECT_KEYS, REPAIR_EFFECT
 from rewards.models import InventoryItem, Reward, Tool, UserReward
@@ -175,8 +176,16 @@ class UserRewardInline(NewestInline):
     model = UserReward
     verbose_name_plural = f"rewards (newest {NewestInline.shown})"
     ordering = ("-id",)
-    fields = ("reward", "unlocked_at", "claimed_at")
+    fields = ("reward", "unlocked", "claimed")
     list_select_related = ("reward",)
+
+    @admin.display(description="unlocked at")
+    def unlocked(self, owned: UserReward) -> str:
+        return short_time(owned.unlocked_at)
+
+    @admin.display(description="claimed at")
+    def claimed(self, owned: UserReward) -> str:
+        return short_time(owned.claimed_at)
 
 
 class InventoryInline(NewestInline):
@@ -185,8 +194,12 @@ class InventoryInline(NewestInline):
     model = InventoryItem
     verbose_name_plural = "inventory (tools held)"
     ordering = ("-id",)
-    fields = ("tool", "quantity", "updated_at")
+    fields = ("tool", "quantity", "updated")
     list_select_related = ("tool",)
+
+    @admin.display(description="updated at")
+    def updated(self, item: InventoryItem) -> str:
+        return short_time(item.updated_at)
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(quantity__gt=0)
