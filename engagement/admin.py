@@ -62,7 +62,10 @@ class LedgerEntryAdmin(
     list_filter = ("kind",)
     list_select_related = ("user",)
     raw_id_fields = ("user",)
-    ordering = ("-id",)  # the primary key; per user, the (user, -id) index
+    # By time, newest first: back-dated rows (a simulation's) sit at their
+    # time, not above today's. The (created_at, id) index serves it, and its
+    # keyset (?after=) past the capped count.
+    ordering = ("-created_at", "-id")
     fields = (
         "id",
         "user",
