@@ -79,7 +79,8 @@ class KeysetChangeList(ChangeList):
 
     @cached_property
     def keyset(self) -> tuple[str, ...]:
-        return tuple(self.model_admin.get_ordering(self.keyset_request) or ())
+        # The big tables order by field names (never expressions).
+        return tuple(str(name) for name in self.model_admin.get_ordering(self.keyset_request))
 
     def get_filters_params(self, params=None):
         lookup_params = super().get_filters_params(params)
