@@ -80,8 +80,8 @@ def browser_page(live_server, settings):
     return open_page
 
 
-def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def log_in(page: Page, base: str) -> None:
@@ -207,13 +207,13 @@ def test_the_service_pages_load_nothing_from_elsewhere(live_server, browser_page
         )
         expect(page.locator(".opblock").first).to_be_visible()
         page.wait_for_load_state("networkidle")
-        shot(page, "11-swagger-ui")
+        shot(page, "11-swagger-ui", full_page=False)
 
         # ReDoc, likewise, in the system's fonts.
         page.goto(f"{base}/api/redoc/")
         expect(page.locator("h1").first).to_contain_text("Stateful Engagement Backend API")
         page.wait_for_load_state("networkidle")
-        shot(page, "12-redoc")
+        shot(page, "12-redoc", full_page=False)  # the window: the whole page is ~60,000 px
 
     assert any("/static/drf_spectacular_sidecar/redoc/" in url for url in requests)
     assert any("/static/drf_spectacular_sidecar/swagger-ui-dist/" in url for url in requests)
