@@ -1,6 +1,8 @@
 """Admin actions on the user list that change states: grant loyalty, a tool or
 streak freezes, adjust a state, or restore a lost streak. Each asks for its amounts and a required
-reason on an intermediate page, then calls the service once per selected user
+reason on an intermediate page (which shows the selected users' current values
+of what the action changes, and says which numbers are changes), then calls
+the service once per selected user
 (one transaction each: the state lock, one ledger entry with the reason). A
 user the service refuses (a full inventory, nothing left to apply) is
 reported and changes nothing; the others go through."""
@@ -14,14 +16,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from base.admin_mixins import AdminMixinBase
 from base.errors import DomainError
-from engagement.models import MAX_FREEZES
+from engagement.models import MAX_FREEZES, UserState
 from rewards.effects import EFFECT_LIMIT
 from rewards.models import Tool
 from rewards.services import (
@@ -52,17 +54,46 @@ def reason_field() -> forms.CharField:
 
 
 class StateActionForm(forms.Form):
-    """Subclasses declare their amounts, then ``reason = reason_field()``."""
+    """Subclasses declare their amounts, then ``reason = reason_field()``, and
+    the current values the page shows beside each user (``current``: column
+    label and attribute of the user's state, or of the user for ``users``'s
+    annotations)."""
 
     prefix = "grant"
+    current: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def users(cls, queryset: QuerySet[User]) -> QuerySet[User]:
+        """The selected users with what ``current`` reads, in one query."""
+        return queryset.select_related("state")
+
+    @classmethod
+    def current_values(cls, user: User) -> list[Any]:
+        try:
+            state: UserState | None = user.state
+        except UserState.DoesNotExist:
+            state = None
+        values = []
+        for _label, attribute in cls.current:
+            source = user if attribute in vars(user) else state  # an annotation, or the state
+            value = getattr(source, attribute) if source is not None else None
+            values.append("-" if value is None else value)
+        return values
 
     def apply(self, user: User) -> ChangeResult:
         raise NotImplementedError
 
 
 class LoyaltyGrantForm(StateActionForm):
-    amount = forms.IntegerField(min_value=1, max_value=EFFECT_LIMIT, help_text="Exact, no bonus.")
+    amount = forms.IntegerField(
+        label="Loyalty to add",
+        min_value=1,
+        max_value=EFFECT_LIMIT,
+        help_text="Added to each user's current loyalty, exactly (no level bonus).",
+    )
     reason = reason_field()
+
+    current = (("loyalty", "loyalty"),)
 
     def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
@@ -73,12 +104,18 @@ class LoyaltyGrantForm(StateActionForm):
 
 class FreezesGrantForm(StateActionForm):
     count = forms.IntegerField(
+        label="Freezes to add",
         min_value=1,
         max_value=MAX_FREEZES,
         initial=1,
-        help_text="Up to the maximum a user can hold; the ledger records what fitted.",
+        help_text=(
+            f"Added to each user's current freezes, up to the {MAX_FREEZES} a user can hold; "
+            "the ledger records what fitted."
+        ),
     )
     reason = reason_field()
+
+    current = (("streak freezes", "streak_freezes"),)
 
     def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
@@ -97,8 +134,20 @@ class ToolGrantForm(StateActionForm):
         queryset=Tool.objects.order_by("price", "id"),
         help_text="Any tool, on sale or not. A new tool needs a free inventory slot.",
     )
-    quantity = forms.IntegerField(min_value=1, max_value=TOOL_GRANT_MAX_QUANTITY, initial=1)
+    quantity = forms.IntegerField(
+        label="Quantity to add",
+        min_value=1,
+        max_value=TOOL_GRANT_MAX_QUANTITY,
+        initial=1,
+        help_text="Added to what each user holds of this tool.",
+    )
     reason = reason_field()
+
+    current = (("different tools held", "tools_held"),)
+
+    @classmethod
+    def users(cls, queryset: QuerySet[User]) -> QuerySet[User]:
+        return queryset.annotate(tools_held=Count("inventory", filter=Q(inventory__quantity__gt=0)))
 
     def apply(self, user: User) -> ChangeResult:
         data = self.cleaned_data
@@ -111,18 +160,32 @@ class ToolGrantForm(StateActionForm):
         )
 
 
-def delta_field() -> forms.IntegerField:
+def delta_field(label: str, bounds: str) -> forms.IntegerField:
+    """A signed change, empty for none (shown as "±0", never a value of its own)."""
     return forms.IntegerField(
-        min_value=-EFFECT_LIMIT, max_value=EFFECT_LIMIT, initial=0, required=False
+        label=f"{label} change (±)",
+        min_value=-EFFECT_LIMIT,
+        max_value=EFFECT_LIMIT,
+        required=False,
+        widget=forms.NumberInput(attrs={"placeholder": "±0", "class": "delta"}),
+        help_text=f"Signed: +5 adds 5, -5 takes 5 away, empty changes nothing. {bounds}",
     )
 
 
 class StateAdjustForm(StateActionForm):
-    energy = delta_field()
-    fatigue = delta_field()
-    loyalty = delta_field()
-    freezes = delta_field()
+    energy = delta_field("Energy", "Stays within 0-100; reaching 100 raises the level.")
+    fatigue = delta_field("Fatigue", "Stays within 0-100.")
+    loyalty = delta_field("Loyalty", "Never goes below 0.")
+    freezes = delta_field("Streak freezes", f"Stays within 0-{MAX_FREEZES}.")
     reason = reason_field()
+
+    current = (
+        ("level", "level"),
+        ("energy", "energy"),
+        ("fatigue", "fatigue"),
+        ("loyalty", "loyalty"),
+        ("streak freezes", "streak_freezes"),
+    )
 
     DELTAS = ("energy", "fatigue", "loyalty", "freezes")
 
@@ -151,6 +214,12 @@ class StreakRestoreForm(StateActionForm):
 
     reason = reason_field()
 
+    current = (
+        ("streak", "streak"),
+        ("lost streak", "lost_streak"),
+        ("streak lost on", "streak_lost_on"),
+    )
+
     def apply(self, user: User) -> ChangeResult:
         return streak_restore(
             user_id=user.pk, reason=self.cleaned_data["reason"], now=timezone.now()
@@ -172,7 +241,8 @@ def run_state_action(
 ):
     """First call: the form. Posted back with ``apply``: validate, then one
     service call per user. An invalid form writes nothing and shows it again."""
-    users = list(queryset.order_by("email")[: MAX_USERS_PER_ACTION + 1])
+    form_class = action.form_class
+    users = list(form_class.users(queryset).order_by("email")[: MAX_USERS_PER_ACTION + 1])
     if len(users) > MAX_USERS_PER_ACTION:
         modeladmin.message_user(
             request,
@@ -211,6 +281,8 @@ def run_state_action(
         "title": action.title,
         "opts": modeladmin.model._meta,
         "users": users,
+        "current_labels": [label for label, _ in form_class.current],
+        "rows": [(user, form_class.current_values(user)) for user in users],
         "form": form,
         "action_name": action.name,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -15,6 +15,13 @@ TEXT = "fill: var(--body-quiet-color, #666); font-size: 11px"
 GRID = "stroke: var(--hairline-color, #e8e8e8)"
 
 
+LABEL_CHARS = 24  # what fits left of the funnel's bars at 11px
+
+
+def _shorten(label: str, chars: int) -> str:
+    return label if len(label) <= chars else label[: chars - 1] + "…"
+
+
 def _nice_max(value: int) -> int:
     """The smallest of 1, 2, 5 x 10^n that is at least ``value`` (and at least 1)."""
     step = 1
@@ -135,8 +142,9 @@ def bar_chart(
 def funnel_chart(
     rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 480, row_height: int = 34
 ) -> SafeString:
-    """Per row, a light bar (unlocked) with a dark bar (claimed) over it."""
-    left, right = 120, 70
+    """Per row, a light bar (unlocked) with a dark bar (claimed) over it. Long
+    labels are shortened on the axis; the bars' tooltips carry them whole."""
+    left, right = 150, 70
     plot_w = width - left - right
     top_value = max((unlocked for _, unlocked, _ in rows), default=0) or 1
     body = format_html_join(
@@ -152,7 +160,7 @@ def funnel_chart(
                 left - 6,
                 i * row_height + 20,
                 TEXT,
-                label,
+                _shorten(label, LABEL_CHARS),
                 left,
                 i * row_height + 4,
                 f"{plot_w * unlocked / top_value:.1f}",

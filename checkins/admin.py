@@ -8,6 +8,7 @@ from base.admin_mixins import (
     NewestInline,
     ReadOnlyAdminMixin,
     UserEmailSearchMixin,
+    short_time,
 )
 from checkins.models import CheckIn
 
@@ -24,4 +25,8 @@ class CheckInInline(NewestInline):
     model = CheckIn
     verbose_name_plural = f"check-ins (newest {NewestInline.shown})"
     ordering = ("-date",)  # the (user, date) unique index
-    fields = ("date", "streak", "freezes_used", "created_at")
+    fields = ("date", "streak", "freezes_used", "created")
+
+    @admin.display(description="created at")
+    def created(self, checkin: CheckIn) -> str:
+        return short_time(checkin.created_at)

@@ -10,8 +10,20 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The docs load nothing from elsewhere: ReDoc's page without its web fonts, and
+    # both under a content security policy that allows this server only.
+    path(
+        "api/docs/",
+        views.local_only(SpectacularSwaggerView.as_view(url_name="schema")),
+        name="swagger-ui",
+    ),
+    path(
+        "api/redoc/",
+        views.local_only(
+            SpectacularRedocView.as_view(url_name="schema", template_name="openapi/redoc.html")
+        ),
+        name="redoc",
+    ),
     path("admin/", admin.site.urls),
     # Unknown API addresses answer with a problem even when DEBUG shows HTML pages.
     re_path(r"^api/", views.api_not_found),

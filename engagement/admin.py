@@ -11,6 +11,7 @@ from base.admin_mixins import (
     NewestInline,
     ReadOnlyAdminMixin,
     UserEmailSearchMixin,
+    short_time,
 )
 from engagement import rules
 from engagement.models import LedgerEntry, UserState
@@ -61,7 +62,10 @@ class LedgerEntryAdmin(
     list_filter = ("kind",)
     list_select_related = ("user",)
     raw_id_fields = ("user",)
-    ordering = ("-id",)  # the primary key; per user, the (user, -id) index
+    # By time, newest first: back-dated rows (a simulation's) sit at their
+    # time, not above today's. The (created_at, id) index serves it, and its
+    # keyset (?after=) past the capped count.
+    ordering = ("-created_at", "-id")
     fields = (
         "id",
         "user",
@@ -78,16 +82,28 @@ class LedgerEntryAdmin(
         return entry.reason if len(entry.reason) <= 60 else entry.reason[:59] + "…"
 
 
+STATE_TABLE_COLUMNS = 3
+
+
 def state_table(state: UserState | None) -> str:
-    """A user's state as a small read-only table for the user's admin page."""
+    """A user's state as a small read-only table for the user's admin page:
+    name and value pairs, three pairs a line."""
     if state is None:
         return "No state yet: it is created at the first check-in or GET /me."
+    cells = [
+        format_html(
+            "<th>{}</th><td>{}</td>",
+            field.replace("_", " "),
+            display_for_value(getattr(state, field), "-"),
+        )
+        for field in STATE_COLUMNS
+    ]
     rows = format_html_join(
         "",
-        "<tr><th>{}</th><td>{}</td></tr>",
+        "<tr>{}</tr>",
         (
-            (field.replace("_", " "), display_for_value(getattr(state, field), "-"))
-            for field in STATE_COLUMNS
+            (format_html_join("", "{}", ((cell,) for cell in cells[i : i + STATE_TABLE_COLUMNS])),)
+            for i in range(0, len(cells), STATE_TABLE_COLUMNS)
         ),
     )
     return format_html('<table class="engagement-state">{}</table>', rows)
@@ -96,10 +112,10 @@ def state_table(state: UserState | None) -> str:
 class LedgerInline(NewestInline):
     model = LedgerEntry
     verbose_name_plural = f"ledger (newest {NewestInline.shown})"
-    ordering = ("-id",)
+    ordering = ("-created_at", "-id")  # as the ledger list: by time
     fields = (
         "id",
-        "created_at",
+        "created",
         "kind",
         "ref",
         "level",
@@ -110,3 +126,7 @@ class LedgerInline(NewestInline):
         "streak_freezes",
         "reason",
     )
+
+    @admin.display(description="created at")
+    def created(self, entry: LedgerEntry) -> str:
+        return short_time(entry.created_at)

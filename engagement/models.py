@@ -230,6 +230,8 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
         indexes = [
             models.Index(fields=["user", "-id"], name="engagement_ledger_user_id_idx"),
+            # The admin's ledger list (newest first, by time) and the dashboard's window.
+            models.Index(fields=["created_at", "id"], name="engagement_ledger_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

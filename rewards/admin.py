@@ -5,12 +5,17 @@ who already meet its rule get it in the background."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from base.admin_mixins import (
     BigTableAdminMixin,
     NewestInline,
     ReadOnlyAdminMixin,
     UserEmailSearchMixin,
+    short_time,
 )
 from rewards.effects import EFFECT_KEYS, REPAIR_EFFECT
 from rewards.models import InventoryItem, Reward, Tool, UserReward
@@ -72,7 +77,44 @@ class ToolForm(forms.ModelForm):
 
 
 class CatalogAdmin(admin.ModelAdmin):
-    actions = ("make_active", "make_inactive")
+    """Rewards and tools. Entries that users own cannot be deleted (the
+    ownership and inventory rows refer to them): deleting one, alone or from
+    the list, says so and points to deactivation instead."""
+
+    actions = ("make_active", "make_inactive", "delete_selected")
+    owners_relation = ""  # the reverse relation of the rows that refer to an entry
+
+    def owned(self, queryset):
+        """The entries of ``queryset`` that some user owns (one query)."""
+        return queryset.filter(**{f"{self.owners_relation}__isnull": False}).distinct()
+
+    def refuse_owned(self, request, entries) -> None:
+        names = ", ".join(str(entry.pk) for entry in entries)
+        self.message_user(
+            request,
+            f"Not deleted: users own {names}, and what they own refers to it. Deactivate "
+            'instead: untick Active on its page, or select it on the list and use "Take the '
+            'selected entries off (inactive)". Users who own it keep it.',
+            messages.ERROR,
+        )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        entry = self.get_object(request, unquote(object_id))
+        if entry is not None and self.owned(self.model.objects.filter(pk=entry.pk)).exists():
+            self.refuse_owned(request, [entry])
+            opts = self.model._meta
+            return HttpResponseRedirect(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[entry.pk])
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description="Delete selected %(verbose_name_plural)s", permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        owned = list(self.owned(queryset))
+        if owned:
+            self.refuse_owned(request, owned)
+            return None
+        return django_delete_selected(self, request, queryset)
 
     def get_readonly_fields(self, request, obj=None):
         # The id is the primary key: "changing" it in a form would copy the row.
@@ -107,6 +149,7 @@ class CatalogAdmin(admin.ModelAdmin):
 @admin.register(Reward)
 class RewardAdmin(CatalogAdmin):
     form = RewardForm
+    owners_relation = "owners"
     list_display = (
         "id",
         "title",
@@ -142,6 +185,7 @@ class RewardAdmin(CatalogAdmin):
 @admin.register(Tool)
 class ToolAdmin(CatalogAdmin):
     form = ToolForm
+    owners_relation = "holders"
     list_display = ("id", "name", "price", "effects_summary", "active")
     list_display_links = ("id", "name")
     list_filter = ("active",)
@@ -175,13 +219,30 @@ class UserRewardInline(NewestInline):
     model = UserReward
     verbose_name_plural = f"rewards (newest {NewestInline.shown})"
     ordering = ("-id",)
-    fields = ("reward", "unlocked_at", "claimed_at")
+    fields = ("reward", "unlocked", "claimed")
     list_select_related = ("reward",)
+
+    @admin.display(description="unlocked at")
+    def unlocked(self, owned: UserReward) -> str:
+        return short_time(owned.unlocked_at)
+
+    @admin.display(description="claimed at")
+    def claimed(self, owned: UserReward) -> str:
+        return short_time(owned.claimed_at)
 
 
 class InventoryInline(NewestInline):
+    """What the user holds: rows used up to quantity 0 are left out, as the API does."""
+
     model = InventoryItem
-    verbose_name_plural = f"inventory (newest {NewestInline.shown})"
+    verbose_name_plural = "inventory (tools held)"
     ordering = ("-id",)
-    fields = ("tool", "quantity", "updated_at")
+    fields = ("tool", "quantity", "updated")
     list_select_related = ("tool",)
+
+    @admin.display(description="updated at")
+    def updated(self, item: InventoryItem) -> str:
+        return short_time(item.updated_at)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(quantity__gt=0)

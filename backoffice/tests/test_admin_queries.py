@@ -33,7 +33,8 @@ def make_rows(kind: str, count: int) -> None:
     for i in range(count):
         user = users[i % len(users)]
         if kind == "users":
-            UserFactory()
+            # Most with a state (its columns are on the list), some without.
+            UserStateFactory(loyalty=i, streak=i % 7, longest_streak=7) if i % 5 else UserFactory()
         elif kind == "states":
             UserStateFactory()
         elif kind == "ledger":
@@ -109,3 +110,30 @@ def test_big_changelists_never_count_the_whole_table(kind, client):
         counts = [q for q in queries if "COUNT(" in q.upper()]
         assert counts, "the changelist counts its rows with a capped count"
         assert not [q for q in counts if COUNT_OF_WHOLE_TABLE.search(q)], counts
+
+
+def test_the_user_list_shows_state_columns_from_its_one_query(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True, email="staff@example.com"))
+    UserStateFactory(
+        user=UserFactory(email="ann@example.com"),
+        level=3,
+        streak=12,
+        longest_streak=12,
+        loyalty=345,
+        last_checkin_date=dt.date(2026, 5, 4),
+    )
+
+    queries = changelist_queries(client, reverse(CHANGELISTS["users"]) + "?q=ann")
+    page = client.get(reverse(CHANGELISTS["users"]) + "?q=ann").content.decode()
+
+    row = page.split('<th class="field-email">')[1].split("</tr>")[0]
+    for column, value in (
+        ("level", "3"),
+        ("streak", "12"),
+        ("loyalty", "345"),
+        ("last_checkin", "2026-05-04"),
+    ):
+        assert f'<td class="field-{column}">{value}</td>' in row
+    rows = [q for q in queries if "engagement_userstate" in q]
+    assert len(rows) == 1
+    assert "LEFT OUTER JOIN" in rows[0]

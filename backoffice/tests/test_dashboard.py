@@ -52,7 +52,7 @@ def build_history() -> None:
     )
     UserStateFactory()  # never checked in
     # Funnel: unlocked in the window (some claimed), and an old unlock.
-    streak_3 = RewardFactory(id="streak_3")
+    streak_3 = RewardFactory(id="streak_3", title="Three days in a row")
     RewardFactory(id="level_5", rule="level", threshold=5)
     RewardFactory(id="retired", active=False)
     UserRewardFactory(reward=streak_3, unlocked_at=at(TODAY), claimed_at=at(TODAY))
@@ -123,7 +123,12 @@ def test_the_dashboard_page_shows_charts_and_numbers(client):
         assert f'id="{chart}"' in page
     assert "Jun 01 - Jun 30, 2026" in page
     assert "<title>Jun 30: 2</title>" in page  # a bar of the check-ins chart
-    assert "<title>streak_3: 2 unlocked</title>" in page
+    # The funnel names rewards by their titles (the id stays beside it in the table).
+    assert "<title>Three days in a row: 2 unlocked</title>" in page
+    assert "Three days in a row <span" in page
+    # The streak chart has a bar for the users without a live streak.
+    streaks = page.split('id="chart-streaks"')[1].split("</svg>")[0]
+    assert "<title>none: 2</title>" in streaks  # the broken streak and the never-started one
     assert '<td class="num">50%</td>' in page
     assert "cdn" not in page.lower()
     assert "<script" not in page.split('id="content-main"')[1]
@@ -153,9 +158,20 @@ def test_the_dashboard_is_for_staff_only(client):
     assert response["Location"].startswith(reverse("admin:login"))
 
 
-def test_the_admin_index_links_the_dashboard(client):
+def test_the_admin_index_and_sidebar_link_the_dashboard_once(client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    dashboard = reverse("admin:engagement_dashboard")
 
-    page = client.get(reverse("admin:index")).content.decode()
+    index = client.get(reverse("admin:index")).content.decode()
+    # One section for it, first; no second "Engagement" section beside the app's own.
+    assert index.count('class="app-overview module') == 1
+    assert index.count('id="overview-dashboard"') == 1
+    assert f'<a href="{dashboard}"' in index
+    assert index.index("app-overview") < index.index("app-engagement")
+    assert index.count(">Engagement</a>") == 1
 
-    assert reverse("admin:engagement_dashboard") in page
+    # Any other admin page has it once in the navigation sidebar.
+    changelist = client.get(reverse("admin:rewards_reward_changelist")).content.decode()
+    sidebar = changelist.split('id="nav-sidebar"')[1].split("</nav>")[0]
+    assert sidebar.count('id="overview-dashboard"') == 1
+    assert f'href="{dashboard}"' in sidebar

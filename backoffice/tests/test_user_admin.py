@@ -61,6 +61,66 @@ def test_grant_loyalty_asks_for_amount_and_reason_first(staff_client, user):
     assert not LedgerEntry.objects.exists()
 
 
+def test_the_adjust_form_shows_current_values_and_signed_changes(staff_client):
+    ann, bob = UserFactory(email="ann@example.com"), UserFactory(email="bob@example.com")
+    checkin_days(ann, 3)  # energy, fatigue and loyalty of three check-ins
+    ann_state = state_of(ann)
+
+    with CaptureQueriesContext(connection) as captured:
+        response = run_action(staff_client, "adjust_state", [ann, bob])
+
+    page = response.content.decode()
+    table = page.split('id="current-values"')[1].split("</table>")[0]
+    assert "Current values (before the change)" in table
+    row = table.split("ann@example.com")[1].split("</tr>")[0]
+    assert [cell.split("<")[0] for cell in row.split('<td class="num">')[1:]] == [
+        str(ann_state.level),
+        str(ann_state.energy),
+        str(ann_state.fatigue),
+        str(ann_state.loyalty),
+        str(ann_state.streak_freezes),
+    ]
+    assert "bob@example.com" in table  # no state yet: dashes
+    # The deltas are labelled as signed changes and start empty, not at zero.
+    deltas = (("energy", "Energy"), ("loyalty", "Loyalty"), ("freezes", "Streak freezes"))
+    for name, label in deltas:
+        assert f"{label} change (±)" in page
+        field = page.split(f'name="grant-{name}"')[0].rsplit("<input", 1)[1]
+        assert "value=" not in field
+    assert 'placeholder="±0"' in page
+    assert "Signed: +5 adds 5, -5 takes 5 away" in page
+    # The users and their states in one query, whatever their number.
+    selects = [q["sql"] for q in captured if 'FROM "users_user"' in q["sql"]]
+    assert len([q for q in selects if "engagement_userstate" in q]) == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "label", "column"),
+    [
+        ("grant_loyalty", "Loyalty to add", "loyalty"),
+        ("grant_freezes", "Freezes to add", "streak freezes"),
+        ("grant_tool", "Quantity to add", "different tools held"),
+        ("restore_streak", None, "lost streak"),
+    ],
+)
+def test_grant_forms_show_the_current_values(staff_client, action, label, column):
+    ann = UserFactory(email="ann@example.com")
+    checkin_days(ann, 2)
+    InventoryItemFactory(user=ann, tool=ToolFactory(), quantity=3)
+    InventoryItemFactory(user=ann, tool=ToolFactory(), quantity=0)  # used up: not held
+
+    page = run_action(staff_client, action, [ann]).content.decode()
+
+    table = page.split('id="current-values"')[1].split("</table>")[0]
+    assert f'<th scope="col" class="num">{column}</th>' in table
+    if label:
+        assert label in page
+    if action == "grant_loyalty":
+        assert f'<td class="num">{state_of(ann).loyalty}</td>' in table
+    if action == "grant_tool":
+        assert '<td class="num">1</td>' in table
+
+
 def test_grant_loyalty_goes_through_the_service_into_the_ledger(staff_client):
     ann, bob = UserFactory(email="ann@example.com"), UserFactory(email="bob@example.com")
     checkin_days(bob, 1)
@@ -201,6 +261,25 @@ def test_the_user_page_shows_state_and_bounded_newest_first_history(staff_client
     assert "Jan. 10, 2026" not in page  # the 21st newest is not shown
     assert "first grant" in page
     assert f"?user={user.pk}" in page  # links to all rows
+
+
+def test_the_user_page_inlines_are_compact_and_show_only_held_tools(staff_client, user):
+    loyalty_grant(user_id=user.pk, amount=5, reason="a grant", now=timezone.now())
+    CheckInFactory(user=user, date=dt.date(2026, 1, 1), streak=1)
+    InventoryItemFactory(user=user, tool=ToolFactory(id="coffee", name="Coffee"), quantity=2)
+    InventoryItemFactory(user=user, tool=ToolFactory(id="tea", name="Tea"), quantity=0)
+
+    page = user_page(staff_client, user).content.decode()
+
+    inlines = page.split('id="checkins-group"')[1]
+    assert 'class="compact-row"' in inlines
+    # No per-row header naming the row (Django's would show the user's id in each).
+    assert 'class="original"' not in inlines
+    assert "has_original" not in inlines
+    assert str(user.pk) not in inlines.split('class="submit-row"')[0]
+    inventory = page.split('id="inventory-group"')[1].split("</table>")[0]
+    assert "Coffee" in inventory
+    assert "Tea" not in inventory  # used up: quantity 0, hidden as the API hides it
 
 
 def test_the_user_page_costs_the_same_queries_whatever_the_history(staff_client, user):

@@ -43,5 +43,33 @@ def test_docs_pages_load_their_assets_locally(api_client, path):
     assert response.status_code == 200
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/" in html
-    for cdn in ("cdn.", "unpkg", "jsdelivr"):
+    for cdn in ("cdn.", "unpkg", "jsdelivr", "fonts.googleapis", "fonts.gstatic"):
         assert cdn not in html
+    assert "://" not in html  # every address is this server's
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, text/html"])
+def test_root_answers_api_clients_with_json(api_client, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = api_client.get("/", **headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["name"] == "Stateful Engagement Backend"
+    assert "Accept" in response["Vary"]
+
+
+def test_root_shows_browsers_a_page_of_links(client):
+    response = client.get("/", HTTP_ACCEPT=BROWSER_ACCEPT)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert "Accept" in response["Vary"]
+    html = response.content.decode()
+    assert "<h1>Stateful Engagement Backend</h1>" in html
+    for href in ("/api/docs/", "/api/redoc/", "/admin/", "/healthz"):
+        assert f'href="{href}"' in html
+    assert "://" not in html  # nothing from elsewhere

@@ -9,7 +9,12 @@ from django_tasks_db.models import DBTaskResult
 from base.admin_mixins import CappedCountPaginator
 from engagement.tests.factories import LedgerEntryFactory
 from rewards.models import Reward, Tool
-from rewards.tests.factories import RewardFactory, ToolFactory
+from rewards.tests.factories import (
+    InventoryItemFactory,
+    RewardFactory,
+    ToolFactory,
+    UserRewardFactory,
+)
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -220,3 +225,59 @@ def test_a_failed_save_enqueues_nothing(staff_client):
     staff_client.post(reverse("admin:rewards_reward_add"), reward_form(effects='{"bogus": 1}'))
 
     assert backfills() == []
+
+
+# --- Deleting: owned entries are deactivated instead -----------------------------------
+@pytest.mark.parametrize(
+    ("kind", "make", "own"),
+    [
+        ("tool", ToolFactory, lambda entry: InventoryItemFactory(tool=entry, quantity=1)),
+        ("reward", RewardFactory, lambda entry: UserRewardFactory(reward=entry)),
+    ],
+)
+def test_deleting_an_owned_entry_says_to_deactivate_it_instead(staff_client, kind, make, own):
+    entry = make()
+    own(entry)
+    delete = reverse(f"admin:rewards_{kind}_delete", args=[entry.pk])
+
+    change = reverse(f"admin:rewards_{kind}_change", args=[entry.pk])
+    for response in (
+        staff_client.get(delete, follow=True),
+        staff_client.post(delete, {"post": "yes"}, follow=True),
+    ):
+        assert response.redirect_chain == [(change, 302)]
+        page = response.content.decode()
+        message = page.split('class="messagelist"')[1].split("</ul>")[0]
+        assert f"Not deleted: users own {entry.pk}" in message
+        assert "Deactivate instead" in message
+        assert "permission" not in message
+    bulk = staff_client.post(
+        reverse(f"admin:rewards_{kind}_changelist"),
+        {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "Deactivate instead" in bulk.content.decode()
+    assert type(entry).objects.filter(pk=entry.pk).exists()
+
+
+def test_an_entry_nobody_owns_can_still_be_deleted(staff_client):
+    tool = ToolFactory()
+    owned = ToolFactory()
+    InventoryItemFactory(tool=owned, quantity=0)  # used up, but its row refers to the tool
+
+    confirm = staff_client.get(reverse("admin:rewards_tool_delete", args=[tool.pk]))
+    assert confirm.status_code == 200
+    assert "Are you sure" in confirm.content.decode()
+    response = staff_client.post(
+        reverse("admin:rewards_tool_delete", args=[tool.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not Tool.objects.filter(pk=tool.pk).exists()
+    bulk = staff_client.post(
+        reverse("admin:rewards_tool_changelist"),
+        {"action": "delete_selected", "_selected_action": [owned.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "Deactivate instead" in bulk.content.decode()
+    assert Tool.objects.filter(pk=owned.pk).exists()
