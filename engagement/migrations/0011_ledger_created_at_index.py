@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("engagement", "0008_streak_loss"),
+        ("engagement", "0010_start_values_from_settings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
