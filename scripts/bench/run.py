@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,11 @@ class Result:
 
 
 def sh(*args: str, env: dict | None = None, capture: bool = False) -> str:
-    result = subprocess.run(args, env=env, cwd=ROOT, check=True, text=True, capture_output=capture)
+    result = subprocess.run(args, env=env, cwd=ROOT, check=False, text=True, capture_output=capture)
+    if result.returncode != 0:
+        if capture:
+            sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
+        raise subprocess.CalledProcessError(result.returncode, args)
     return result.stdout if capture else ""
 
 
@@ -156,6 +161,17 @@ def access_tokens(count: int) -> list[str]:
     from users.models import User
 
     return [str(AccessToken.for_user(User(id=bench_user_id(i)))) for i in range(1, count + 1)]
+
+
+def require_free_port(port: int) -> None:
+    """A server left over from an interrupted run may still listen on the port
+    (with SO_REUSEPORT the new one would share it, and the old one, signing
+    with another key, would answer part of the requests with 401s)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SystemExit(f"port {port} is in use ({exc}); stop what listens there") from None
 
 
 def start_server(kind: str, workers: int, threads: int, port: int, env: dict, log: Path):
@@ -430,6 +446,7 @@ def main() -> int:
 
     bench_start = timezone.now()
     server_log = work / "server.log"
+    require_free_port(args.port)
     server = start_server(args.server, args.workers, args.threads, args.port, env, server_log)
     results: list[Result] = []
     try:
