@@ -18,6 +18,7 @@ Not part of CI: figures depend on the machine; see docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import shutil
@@ -256,6 +257,14 @@ def checkin_transaction_sql(user_index: int) -> str:
     user_sql = "lpad(to_hex(:uid), 32, '0')::uuid"
     user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
+    # The week of that date (the leaderboards' weekly counter and its board):
+    # a random week too, or a user drawn eight times would pass the seven
+    # check-ins a week can hold. 2000-01-03 is a Monday.
+    monday = result.today - dt.timedelta(days=result.today.weekday())
+    monday_sql = "('2000-01-03'::date + (:day / 7) * 7)"
+    day_sql = "('2000-01-03'::date + :day)" if monday != result.today else monday_sql
+    board_literal = re.compile(rf"'weekly:{monday.isoformat()}'(::(?:text|varchar))?")
+    monday_literal = re.compile(rf"'{monday.isoformat()}'(::date)?")
     uuid_text = r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
     uuid_array = re.compile(rf"'\{{((?:{uuid_text})(?:,(?:{uuid_text}))*)\}}'::uuid\[\]")
     uuid_literal = re.compile(rf"'(?:{uuid_text})'::uuid")
@@ -277,7 +286,9 @@ def checkin_transaction_sql(user_index: int) -> str:
         if "webhooks_webhookendpoint" in sql:
             continue  # the subscriptions, read once every few seconds per process
         sql = user_literal.sub(user_sql, sql)
-        sql = date_literal.sub("('2000-01-01'::date + :day)", sql)
+        sql = board_literal.sub(f"('weekly:' || {monday_sql}::text)", sql)
+        sql = date_literal.sub(day_sql, sql)
+        sql = monday_literal.sub(monday_sql, sql)
         sql = uuid_array.sub(fresh_ids, sql)
         sql = uuid_literal.sub("gen_random_uuid()", sql)
         if sql.startswith('INSERT INTO "checkins_checkin"'):
