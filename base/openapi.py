@@ -98,6 +98,7 @@ def problem(
 
 # --- What every operation shares ------------------------------------------------
 _REQUEST_ID_HEADER = {
+    "required": True,
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
     "description": (
         "The request's id: the one the client sent, when it was 1-128 letters, digits or "
