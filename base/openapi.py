@@ -178,7 +178,9 @@ class ContractAutoSchema(AutoSchema):
         parameters = operation.setdefault("parameters", [])
         parameters.append(_request_id_parameter())
         if facts.post:
-            parameters.append(_idempotency_key_parameter(facts.keyed))
+            parameters.append(
+                _idempotency_key_parameter(facts.authenticated or facts.anonymous_keyed)
+            )
         responses = operation["responses"]
         for status, description, cases in facts.problems():
             key = str(status)
@@ -209,7 +211,10 @@ class _Facts:
         self.query = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
         self.throttled = bool(schema.view.get_throttles())
         self.anonymous_keyed = path in schema.keyed_anonymous_paths()
-        self.keyed = self.post and (self.authenticated or self.anonymous_keyed)
+        # A key is stored per user: on every POST that carries a valid access
+        # token (an anonymous operation's too), and on the anonymous ones that
+        # key by themselves (registration).
+        self.keyed = self.post
         paginator = getattr(schema.view, "paginator", None)
         self.cursor = getattr(paginator, "cursor_query_param", None) in self.query
 
@@ -374,9 +379,10 @@ def _idempotency_key_parameter(keyed: bool) -> dict:
         )
     else:
         description = (
-            "Accepted on every POST; this operation does not store outcomes (it is safe to "
-            "repeat, or must not be replayed), but a malformed key is still 400 "
-            "`invalid_idempotency_key`."
+            "Accepted on every POST. Without an access token this operation ignores a "
+            "well-formed key (a malformed one is 400 `invalid_idempotency_key`); with a "
+            "valid `Authorization: Bearer` header the key is stored and replayed per user "
+            "as on every authenticated POST (422 `idempotency_key_reused` for another body)."
         )
     return {
         "in": "header",
