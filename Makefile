@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz bench soak chaos install install-dev migrate lint typecheck format check clean requirements
+.PHONY: run test fuzz client-check bench soak chaos install install-dev migrate lint typecheck format check clean requirements
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ test: install-dev
 # Schemathesis against the running production server and its own OpenAPI schema.
 fuzz: install-dev
 	bash scripts/fuzz.sh
+
+# The TypeScript types generated from the OpenAPI schema (openapi-typescript, pinned in
+# clients/typescript/package-lock.json) and a small client type-checked against them with
+# tsc --noEmit: a schema change that breaks clients fails here (also run by .ci/run).
+client-check: install-dev
+	DJANGO_SETTINGS_MODULE=config.test_settings $(BIN)/python manage.py spectacular \
+	  --validate --fail-on-warn --format openapi-json --file clients/typescript/openapi.json
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent generate && npm run --silent check
 
 # Load test on PostgreSQL (not in CI): needs wrk and pgbench; see docs/PERFORMANCE.md.
 bench: install-dev

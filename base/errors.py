@@ -8,7 +8,7 @@ into ``application/problem+json`` with the request id.
 import logging
 import sys
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, InterfaceError, OperationalError
@@ -24,15 +24,27 @@ PROBLEM_TYPE_PREFIX = "urn:engagement:problem:"
 
 
 class DomainError(Exception):
-    """A business rule refused an operation. Subclasses set ``code`` and ``status``."""
+    """A business rule refused an operation. Subclasses set ``code`` and ``status``.
+
+    ``members`` are extension members of the problem (RFC 9457 section 3.2): the
+    values a client needs to act on it, such as a price and a balance. A
+    subclass that sends some shows them in ``example_members`` (the OpenAPI
+    examples) and declares them in a ``ProblemSerializer`` subclass."""
 
     status: int = 409
     code: str = "conflict"
     default_detail: str = "The request conflicts with the current state."
+    example_members: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, detail: str | None = None):
+    def __init__(self, detail: str | None = None, **members: Any):
         self.detail = detail or self.default_detail
+        self.members = members
         super().__init__(self.detail)
+
+
+class QueryParameterError(exceptions.ValidationError):
+    """Invalid query parameters: a validation problem that says so (``errors``
+    names the parameters), where one about a body says the body is invalid."""
 
 
 class NotFoundError(DomainError):
@@ -49,6 +61,7 @@ def problem_response(
     *,
     errors: Any = None,
     headers: dict[str, str] | None = None,
+    members: dict[str, Any] | None = None,
 ) -> JsonResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + code,
@@ -60,6 +73,8 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
+    for name, value in (members or {}).items():
+        body.setdefault(name, value)
     response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -93,7 +108,10 @@ def _api_exception_problem(request: HttpRequest | None, exc: exceptions.APIExcep
     code = next((c for cls, c in _API_EXCEPTION_CODES if isinstance(exc, cls)), "error")
     headers: dict[str, str] = {}
     errors = None
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, QueryParameterError):
+        detail = "The query parameters are invalid."
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    elif isinstance(exc, exceptions.ValidationError):
         detail = "The request body is invalid."
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     else:
@@ -154,7 +172,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     if isinstance(exc, IntegrityError):
         return constraint_conflict(request, exc)
     if isinstance(exc, DomainError):
-        return problem_response(request, exc.status, exc.code, exc.detail)
+        return problem_response(request, exc.status, exc.code, exc.detail, members=exc.members)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,16 +1,18 @@
 """Cursor pagination: stable under inserts, no COUNT(*), bounded page size.
 
-Unlike DRF's default, a malformed ``page_size`` is a 400 problem instead of
-being silently ignored; a page size above the maximum is capped. A cursor the
+Unlike DRF's default, a malformed ``page_size`` is a 400 problem about the
+query parameters instead of being silently ignored; a page size above the
+maximum is capped. A cursor the
 server did not issue names no page: 404, as in DRF, whether it fails to
 decode or decodes to a position the ordering field cannot hold.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Field
-from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
+
+from base.errors import QueryParameterError
 
 
 class NewestFirstPagination(CursorPagination):
@@ -43,7 +45,7 @@ class NewestFirstPagination(CursorPagination):
             return self.page_size
         raw = values[-1]
         if len(values) > 1 or not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            raise serializers.ValidationError(
+            raise QueryParameterError(
                 {self.page_size_query_param: ["Must be one positive integer."]}
             )
         return min(int(raw), self.max_page_size)

@@ -48,7 +48,11 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField()
-    request_id = serializers.CharField()
+    request_id = serializers.CharField(
+        help_text="The id of the request that produced this problem (its X-Request-ID). "
+        "In a replayed answer (Idempotent-Replayed: true) it is the original request's id, "
+        "while the X-Request-ID header names the replaying request."
+    )
     # Named like Serializer.errors: DRF's metaclass takes declared fields off the
     # class, so the property stays; the stubs cannot know.
     errors = serializers.DictField(  # type: ignore[assignment]

@@ -2,14 +2,16 @@
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from base.openapi import problems
+from base.errors import QueryParameterError
+from base.openapi import problem
 from base.pagination import NewestDateFirstPagination
+from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
 from checkins.selectors import checkins_for_user, month_calendar
 from checkins.serializers import (
@@ -19,10 +21,19 @@ from checkins.serializers import (
     CheckinOutputSerializer,
 )
 from checkins.services import CheckinResult, checkin_create
+from engagement.examples import STATE_EXAMPLE, meta_example
 from engagement.serializers import state_data, step_meta
 from rewards.serializers import NoInputSerializer
 
 _DATETIME = serializers.DateTimeField()
+
+CHECKIN_EXAMPLE = {
+    "id": 1,
+    "date": "2026-03-04",
+    "streak": 1,
+    "freezes_used": 0,
+    "created_at": "2026-03-04T08:15:00.123456Z",
+}
 
 
 def checkin_payload(result: CheckinResult) -> dict:
@@ -78,16 +89,68 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="checkins_list",
-        responses={200: CheckinOutputSerializer(many=True), **problems(400, 401, 404)},
+        summary="List my check-ins",
+        description=(
+            "The caller's check-ins, newest date first, cursor-paginated: follow `next`. "
+            "`page_size` sets the page length (1-100, default 20)."
+        ),
+        responses={
+            200: OpenApiResponse(
+                CheckinOutputSerializer(many=True),
+                description="One page of check-ins.",
+                examples=[
+                    OpenApiExample(
+                        "One check-in",
+                        value=CHECKIN_EXAMPLE,
+                        response_only=True,
+                    )
+                ],
+            )
+        },
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="checkins_create",
-        description="Check in for today. The body is empty or `{}`; anything else is a 400.",
+        summary="Check in for today",
+        description=(
+            "Check in for today, in the caller's time zone: the streak grows (streak freezes "
+            "bridge missed days when there are enough), energy, fatigue and loyalty change, "
+            "and the rewards the new state meets unlock. The body is empty or `{}`; anything "
+            "else is a 400. Send an `Idempotency-Key` to retry safely: a retry after a lost "
+            "answer replays the 201 instead of answering 409 `already_checked_in`."
+        ),
         request=None,
-        responses={201: CheckinCreateOutputSerializer, **problems(400, 401, 409, 413, 415)},
+        responses={
+            201: OpenApiResponse(
+                CheckinCreateOutputSerializer,
+                description="The check-in, the new state and what it unlocked.",
+                examples=[
+                    OpenApiExample(
+                        "First check-in",
+                        value={
+                            "checkin": CHECKIN_EXAMPLE,
+                            "state": STATE_EXAMPLE,
+                            "streak": {"current": 1, "longest": 1, "status": "active"},
+                            "freezes_used": 0,
+                            "unlocked": [],
+                            "meta": meta_example(
+                                5,
+                                energy=20,
+                                fatigue=10,
+                                loyalty=5,
+                                streak=1,
+                                longest_streak=1,
+                                total_checkins=1,
+                            ),
+                        },
+                        response_only=True,
+                    )
+                ],
+            ),
+            **problem(409, AlreadyCheckedIn, description="Show today's state instead."),
+        },
     )
     def create(self, request):
         _no_input(request)
@@ -96,6 +159,7 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="checkins_calendar",
+        summary="My check-in calendar for a month",
         description=(
             "The days of one month (the user's local dates) with a check-in "
             "(`checked_in`) or bridged by a streak freeze (`frozen`), oldest first. "
@@ -109,14 +173,34 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 required=True,
                 pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
                 description="YYYY-MM (years 1000 to 9999)",
+                examples=[OpenApiExample("March 2026", value="2026-03")],
             )
         ],
-        responses={200: CalendarOutputSerializer, **problems(400, 401)},
+        responses={
+            200: OpenApiResponse(
+                CalendarOutputSerializer,
+                description="The month's days that count for the streak, oldest first.",
+                examples=[
+                    OpenApiExample(
+                        "A freeze, then a check-in",
+                        value={
+                            "month": "2026-03",
+                            "days": [
+                                {"date": "2026-03-03", "status": "frozen"},
+                                {"date": "2026-03-04", "status": "checked_in"},
+                            ],
+                        },
+                        response_only=True,
+                    )
+                ],
+            )
+        },
     )
     @action(detail=False, methods=["get"], url_path="calendar", pagination_class=None)
     def calendar(self, request):
         query = CalendarQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        if not query.is_valid():
+            raise QueryParameterError(query.errors)
         month = query.validated_data["month"]
         days = month_calendar(user_id=request.user.pk, year=int(month[:4]), month=int(month[5:]))
         return Response(CalendarOutputSerializer({"month": month, "days": days}).data)

@@ -262,12 +262,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": THROTTLE_USER if THROTTLE_USER.lower() != "off" else "1/s",
         "register": env.str("THROTTLE_REGISTER", default="5/min"),
+        "anon": env.str("THROTTLE_ANON", default="600/min"),
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "login_ip": env.str("THROTTLE_LOGIN_IP", default="30/min"),
         "password_reset": env.str("THROTTLE_PASSWORD_RESET", default="20/hour"),
         "password_reset_email": env.str("THROTTLE_PASSWORD_RESET_EMAIL", default="3/hour"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The shared headers and problems of every operation (base.openapi).
+    "DEFAULT_SCHEMA_CLASS": "config.schema.ApiSchema",
     "EXCEPTION_HANDLER": "base.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -298,7 +300,6 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "base.openapi.describe_strict_requests",
-        "base.openapi.declare_service_unavailable",
         "config.api.link_operations",
     ],
 }

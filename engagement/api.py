@@ -1,11 +1,11 @@
 """HTTP for the caller's ledger."""
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 
-from base.openapi import problems
 from base.pagination import NewestFirstPagination
+from engagement.examples import STATE_EXAMPLE, applied_example
 from engagement.models import LedgerEntry
 from engagement.selectors import ledger_for_user
 from engagement.serializers import LedgerEntryOutputSerializer
@@ -24,7 +24,43 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         operation_id="ledger_list",
-        responses={200: LedgerEntryOutputSerializer(many=True), **problems(400, 401, 404)},
+        summary="List my ledger entries",
+        description=(
+            "Every change of the caller's state, newest first, cursor-paginated: one entry "
+            "per step with its `kind` (`checkin`, `reward_claim`, `tool_buy`, `tool_use`, "
+            "`freeze_used`, `admin_grant`, `admin_adjust`, `streak_restore`), `ref`, the "
+            "applied `deltas` and the state after it. The initial state plus the sum of the "
+            "deltas is the current state."
+        ),
+        responses={
+            200: OpenApiResponse(
+                LedgerEntryOutputSerializer(many=True),
+                description="One page of ledger entries.",
+                examples=[
+                    OpenApiExample(
+                        "A check-in",
+                        value={
+                            "id": 1,
+                            "kind": "checkin",
+                            "ref": "2026-03-04",
+                            "deltas": applied_example(
+                                energy=20,
+                                fatigue=10,
+                                loyalty=5,
+                                streak=1,
+                                longest_streak=1,
+                                total_checkins=1,
+                            ),
+                            "state_after": {
+                                k: v for k, v in STATE_EXAMPLE.items() if k != "streak_status"
+                            },
+                            "created_at": "2026-03-04T08:15:00.123456Z",
+                        },
+                        response_only=True,
+                    )
+                ],
+            )
+        },
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)

@@ -2,11 +2,12 @@
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.response import Response
 
-from base.openapi import problems
+from base.errors import QueryParameterError
+from base.openapi import problem
 from leaderboards.boards import BOARDS
 from leaderboards.errors import NoPreviousPeriod, UnknownBoard
 from leaderboards.selectors import board_read
@@ -24,6 +25,7 @@ class LeaderboardViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="leaderboards_retrieve",
+        summary="Read a leaderboard: the top, my rank, the participants",
         description=(
             "The top of a board, the caller's rank and the number of participants. "
             "`streak`: current streaks (a streak whose loss was announced is off the board); "
@@ -37,8 +39,30 @@ class LeaderboardViewSet(viewsets.ViewSet):
             LeaderboardQuerySerializer,
         ],
         responses={
-            200: LeaderboardOutputSerializer,
-            **problems(400, 401, 404, 429),
+            200: OpenApiResponse(
+                LeaderboardOutputSerializer,
+                description="The board as the caller sees it now, from one snapshot.",
+                examples=[
+                    OpenApiExample(
+                        "This week's board",
+                        value={
+                            "board": "weekly",
+                            "period": {"start": "2026-03-02", "end": "2026-03-08"},
+                            "final": False,
+                            "top": [
+                                {"rank": 1, "display_name": "Ada", "score": 5},
+                                {"rank": 2, "display_name": "Player 3f9a0c1d", "score": 4},
+                                {"rank": 2, "display_name": "Bo", "score": 4},
+                                {"rank": 4, "display_name": "Cy", "score": 2},
+                            ],
+                            "me": {"rank": 2, "score": 4},
+                            "participants": 1834,
+                        },
+                        response_only=True,
+                    )
+                ],
+            ),
+            **problem(404, UnknownBoard, NoPreviousPeriod),
         },
     )
     def retrieve(self, request, board: str):
@@ -47,7 +71,8 @@ class LeaderboardViewSet(viewsets.ViewSet):
         # A plain dict, not the QueryDict: DRF reads an empty query value of a
         # form-like input as "missing" (the default), so `?period=` would pass.
         query = LeaderboardQuerySerializer(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
+        if not query.is_valid():
+            raise QueryParameterError(query.errors)
         if board == "streak" and query.validated_data["period"] != "current":
             raise NoPreviousPeriod()
         page = board_read(

@@ -7,37 +7,42 @@ app imports the other's views.
 
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from base.openapi import problems
+from base.openapi import problem
 from privacy import services
 from privacy.serializers import ExportOutputSerializer, MeEraseInputSerializer
+from users.errors import InvalidCredentials
 from users.throttling import failed_logins_per_ip
 
-
-class DeleteBodyAutoSchema(AutoSchema):
-    """drf-spectacular documents no request body on DELETE (HTTP gives one no
-    defined meaning); ``DELETE /me`` takes the password in its body, so its
-    body is documented like a POST's."""
-
-    def _get_request_body(self, direction="request"):
-        if self.method != "DELETE":
-            return super()._get_request_body(direction)
-        self.method = "POST"
-        try:
-            return super()._get_request_body(direction)
-        finally:
-            self.method = "DELETE"
-
-
-def documented_delete_body(view_method):
-    """``extend_schema`` builds on the schema class it finds on the method:
-    make that :class:`DeleteBodyAutoSchema` (apply below ``extend_schema``)."""
-    view_method.schema = DeleteBodyAutoSchema
-    return view_method
+EXPORT_EXAMPLE = {
+    "format_version": 1,
+    "exported_at": "2026-03-10T12:00:00.123Z",
+    "user": {
+        "id": "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
+        "email": "ann@example.com",
+        "display_name": "Ann",
+        "timezone": "Europe/Warsaw",
+        "timezone_changed_at": None,
+        "date_joined": "2026-03-01T10:00:00.123Z",
+        "last_login": None,
+        "is_active": True,
+        "is_staff": False,
+    },
+    "state": None,
+    "checkins": [],
+    "rewards": [],
+    "inventory": [],
+    "ledger": [],
+    "events": [],
+    "idempotency_keys": [],
+    "groups": [],
+    "permissions": [],
+    "admin_log": [],
+    "refresh_tokens": [],
+}
 
 
 class MePrivacyViewSet(viewsets.ViewSet):
@@ -46,7 +51,16 @@ class MePrivacyViewSet(viewsets.ViewSet):
     @extend_schema(
         tags=["me"],
         operation_id="me_export",
-        responses={200: ExportOutputSerializer, **problems(401, 429)},
+        summary="Export all my data",
+        responses={
+            200: OpenApiResponse(
+                ExportOutputSerializer,
+                description="Every row about the caller, one key per kind of row.",
+                examples=[
+                    OpenApiExample("A new account", value=EXPORT_EXAMPLE, response_only=True)
+                ],
+            )
+        },
     )
     def export(self, request):
         """Every row about the caller as one JSON document, the same document
@@ -57,16 +71,26 @@ class MePrivacyViewSet(viewsets.ViewSet):
     @extend_schema(
         tags=["me"],
         operation_id="me_delete",
+        summary="Erase my account",
         request=MeEraseInputSerializer,
+        examples=[
+            OpenApiExample(
+                "The password", value={"password": "correct-horse-battery"}, request_only=True
+            )
+        ],
         responses={
             204: OpenApiResponse(
                 description="The account and every row about it are erased; its tokens "
                 "answer 401 account_unavailable from now on."
             ),
-            **problems(400, 401, 413, 415, 429),
+            **problem(
+                401,
+                InvalidCredentials,
+                description="(the password is wrong: nothing is erased; counted like a "
+                "failed login)",
+            ),
         },
     )
-    @documented_delete_body
     def destroy(self, request):
         """Erase the caller's account and all of its data, confirmed with the
         password (401 ``invalid_credentials`` when wrong: nothing is erased).

@@ -2,33 +2,75 @@
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from base.openapi import problems
+from base.openapi import problem
+from engagement.examples import STATE_EXAMPLE, meta_example
 from engagement.serializers import state_data, step_meta
 from rewards import selectors, services
+from rewards.errors import (
+    AlreadyClaimed,
+    InsufficientLoyalty,
+    InventoryFull,
+    NothingToRepair,
+    NotInInventory,
+    RewardLocked,
+    RewardNotFound,
+    ToolNotFound,
+)
 from rewards.models import Reward, Tool
 from rewards.serializers import (
     InventoryOutputSerializer,
     NoInputSerializer,
     RewardClaimOutputSerializer,
     RewardOutputSerializer,
+    ToolBuyConflictSerializer,
     ToolBuyOutputSerializer,
     ToolOutputSerializer,
     ToolUseOutputSerializer,
 )
+from throttles.throttling import AnonymousRateThrottle
 
 REWARD_ID = OpenApiParameter(
-    "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The reward's id (a slug)."
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The reward's id (a slug).",
+    examples=[OpenApiExample("Three in a row", value="streak_3")],
 )
 TOOL_ID = OpenApiParameter(
-    "tool_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The tool's id (a slug)."
+    "tool_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The tool's id (a slug).",
+    examples=[OpenApiExample("Coffee", value="coffee")],
 )
+COFFEE = {
+    "id": "coffee",
+    "name": "Coffee",
+    "description": "A quick lift: more energy, a little more fatigue.",
+    "price": 10,
+    "effects": {"energy": 15, "fatigue": 2},
+}
+STREAK_3 = {
+    "id": "streak_3",
+    "title": "Three in a row",
+    "description": "Check in three days in a row.",
+    "rule": "streak",
+    "threshold": 3,
+    "effects": {"loyalty": 10},
+    "auto_claim": False,
+}
+_STREAK_3_STATE = {**STATE_EXAMPLE, "streak": 3, "longest_streak": 3, "total_checkins": 3}
+
+
+def _example(name: str, value: object) -> list[OpenApiExample]:
+    return [OpenApiExample(name, value=value, response_only=True)]
 
 
 def _slug_id_regex(model: type[Reward | Tool]) -> str:
@@ -49,11 +91,28 @@ class RewardViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="rewards_list",
+        summary="List rewards with my progress",
         description=(
             "Every active reward with the caller's status (locked, unlocked, claimed) "
-            "and progress towards its threshold."
+            "and progress towards its threshold. Rewards the caller unlocked stay listed "
+            "after staff deactivate them."
         ),
-        responses={200: RewardOutputSerializer(many=True), **problems(401, 429)},
+        responses={
+            200: OpenApiResponse(
+                RewardOutputSerializer(many=True),
+                description="The rewards, each with the caller's status and progress.",
+                examples=_example(
+                    "One locked reward",
+                    {
+                        **STREAK_3,
+                        "status": "locked",
+                        "unlocked_at": None,
+                        "claimed_at": None,
+                        "progress": {"current": 1, "target": 3},
+                    },
+                ),
+            )
+        },
     )
     def list(self, request):
         statuses = selectors.rewards_for_user(user_id=request.user.pk)
@@ -61,6 +120,7 @@ class RewardViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="rewards_claim",
+        summary="Claim an unlocked reward",
         description=(
             "Claim an unlocked reward: its effects apply once (loyalty gains multiplied by "
             "level). 404 `reward_not_found` for an unknown or inactive id; 409 "
@@ -69,8 +129,27 @@ class RewardViewSet(viewsets.ViewSet):
         parameters=[REWARD_ID],
         request=None,
         responses={
-            200: RewardClaimOutputSerializer,
-            **problems(400, 401, 404, 409, 413, 415, 422, 429),
+            200: OpenApiResponse(
+                RewardClaimOutputSerializer,
+                description="The reward, the state after its effects, and what that unlocked.",
+                examples=_example(
+                    "Three in a row claimed",
+                    {
+                        "reward": {
+                            **STREAK_3,
+                            "status": "claimed",
+                            "unlocked_at": "2026-03-04T08:15:00.123456Z",
+                            "claimed_at": "2026-03-04T08:16:00.654321Z",
+                            "progress": {"current": 3, "target": 3},
+                        },
+                        "state": {**_STREAK_3_STATE, "loyalty": 25},
+                        "unlocked": [],
+                        "meta": meta_example(10, loyalty=10),
+                    },
+                ),
+            ),
+            **problem(404, RewardNotFound),
+            **problem(409, RewardLocked, AlreadyClaimed),
         },
     )
     @action(detail=True, methods=["post"])
@@ -95,11 +174,22 @@ class ToolViewSet(viewsets.ViewSet):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [AnonymousRateThrottle]
 
     @extend_schema(
         operation_id="tools_list",
-        description="The active tools on sale, cheapest first. No authentication.",
-        responses={200: ToolOutputSerializer(many=True), **problems(429)},
+        summary="List the tools on sale",
+        description=(
+            "The active tools on sale, cheapest first, with their price in loyalty and "
+            "their effects. No authentication; limited per client IP."
+        ),
+        responses={
+            200: OpenApiResponse(
+                ToolOutputSerializer(many=True),
+                description="The catalog, cheapest first.",
+                examples=_example("Coffee", COFFEE),
+            )
+        },
     )
     def list(self, request):
         return Response(ToolOutputSerializer(selectors.tools_for_sale(), many=True).data)
@@ -112,11 +202,21 @@ class InventoryViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="inventory_retrieve",
+        summary="My inventory",
         description=(
             "The tools the caller holds (quantity > 0) and the capacity: at most "
             "`max` distinct tools."
         ),
-        responses={200: InventoryOutputSerializer, **problems(401, 429)},
+        responses={
+            200: OpenApiResponse(
+                InventoryOutputSerializer,
+                description="The held tools and the capacity used.",
+                examples=_example(
+                    "One coffee",
+                    {"capacity": {"max": 5, "used": 1}, "items": [{"tool": COFFEE, "quantity": 1}]},
+                ),
+            )
+        },
     )
     def summary(self, request):
         inventory = selectors.inventory_for_user(user_id=request.user.pk)
@@ -131,16 +231,36 @@ class InventoryViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="inventory_buy",
+        summary="Buy a tool",
         description=(
             "Buy one of an active tool; loyalty drops by its price (no multiplier). "
             "404 `tool_not_found`; 409 `inventory_full` when a new tool needs a slot and "
-            "none is free, `insufficient_loyalty` when the price is not covered."
+            "none is free, `insufficient_loyalty` when the price is not covered (the problem "
+            "carries the tool's `price` and the caller's `loyalty`)."
         ),
         parameters=[TOOL_ID],
         request=None,
         responses={
-            201: ToolBuyOutputSerializer,
-            **problems(400, 401, 404, 409, 413, 415, 422, 429),
+            201: OpenApiResponse(
+                ToolBuyOutputSerializer,
+                description="The inventory item after the purchase and the new state.",
+                examples=_example(
+                    "A coffee bought",
+                    {
+                        "item": {"tool": COFFEE, "quantity": 1},
+                        "state": {**STATE_EXAMPLE, "loyalty": 15},
+                        "unlocked": [],
+                    },
+                ),
+            ),
+            **problem(404, ToolNotFound),
+            **problem(
+                409,
+                InventoryFull,
+                InsufficientLoyalty,
+                description="`price` and `loyalty` come with `insufficient_loyalty` only.",
+                serializer=ToolBuyConflictSerializer,
+            ),
         },
     )
     @action(detail=True, methods=["post"])
@@ -170,11 +290,25 @@ class InventoryViewSet(viewsets.ViewSet):
             "`nothing_to_repair` when a `streak_repair` tool finds no loss to restore (none "
             "kept, restored already, or past the window): the item is kept."
         ),
+        summary="Use a held tool",
         parameters=[TOOL_ID],
         request=None,
         responses={
-            200: ToolUseOutputSerializer,
-            **problems(400, 401, 404, 409, 413, 415, 422, 429),
+            200: OpenApiResponse(
+                ToolUseOutputSerializer,
+                description="The item after the use, the new state and the applied effects.",
+                examples=_example(
+                    "A coffee used",
+                    {
+                        "item": {"tool": COFFEE, "quantity": 0},
+                        "state": {**STATE_EXAMPLE, "energy": 85, "fatigue": 12},
+                        "meta": meta_example(energy=15, fatigue=2),
+                        "unlocked": [],
+                    },
+                ),
+            ),
+            **problem(404, ToolNotFound),
+            **problem(409, NotInInventory, NothingToRepair),
         },
     )
     @action(detail=True, methods=["post"])

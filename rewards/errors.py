@@ -1,5 +1,7 @@
 """Refusals of the rewards economy and the shop, each with a stable code."""
 
+from typing import Any, ClassVar
+
 from base.errors import DomainError, NotFoundError
 
 
@@ -26,9 +28,20 @@ class ToolNotFound(NotFoundError):
 
 
 class InsufficientLoyalty(DomainError):
+    """``price``: what the tool costs; ``loyalty``: what the user has."""
+
     status = 409
     code = "insufficient_loyalty"
     default_detail = "Not enough loyalty points to buy this tool."
+    example_members: ClassVar[dict[str, Any]] = {"price": 40, "loyalty": 25}
+
+    @classmethod
+    def for_price(cls, *, price: int, loyalty: int) -> "InsufficientLoyalty":
+        return cls(
+            f"This tool costs {price} loyalty points; you have {loyalty}.",
+            price=price,
+            loyalty=loyalty,
+        )
 
 
 class InventoryFull(DomainError):

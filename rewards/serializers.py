@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from base.serializers import StrictInputSerializer
+from base.serializers import ProblemSerializer, StrictInputSerializer
 from engagement.serializers import StateOutputSerializer, StepMetaOutputSerializer
 from rewards.models import RewardRule
 
@@ -104,3 +104,14 @@ class ToolUseOutputSerializer(serializers.Serializer):
     state = StateOutputSerializer()
     meta = StepMetaOutputSerializer()
     unlocked = RewardUnlockedOutputSerializer(many=True)
+
+
+class ToolBuyConflictSerializer(ProblemSerializer):
+    """A refused purchase (409); ``insufficient_loyalty`` says what is missing."""
+
+    price = serializers.IntegerField(
+        required=False, help_text="`insufficient_loyalty` only: the tool's price."
+    )
+    loyalty = serializers.IntegerField(
+        required=False, help_text="`insufficient_loyalty` only: the caller's loyalty."
+    )

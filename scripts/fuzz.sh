@@ -9,6 +9,13 @@
 #   FUZZ_DATABASE_URL  database to use (default: a fresh SQLite file)
 #   FUZZ_MAX_EXAMPLES  examples per operation (default 40)
 #   FUZZ_PORT          port (default 8765)
+#   FUZZ_REQUEST_TIMEOUT  seconds per request (default 60). Every POST is sent
+#                      with an Idempotency-Key, and a keyed POST runs in one
+#                      transaction with its key row: on SQLite that holds the
+#                      database's write lock for the whole request, password
+#                      hashing included, so others queue behind it (up to the
+#                      30 s busy timeout, then 503). Schemathesis' 10 s default
+#                      turns that queue into network errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -22,6 +29,7 @@ export ALLOWED_HOSTS=127.0.0.1,localhost
 export SECURE_SSL_REDIRECT=0 SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=0 SECURE_HSTS_SECONDS=0
 export THROTTLE_REGISTER=100000/min THROTTLE_LOGIN=100000/min THROTTLE_USER=100000/min
 export THROTTLE_PASSWORD_RESET=100000/min THROTTLE_PASSWORD_RESET_EMAIL=100000/min
+export THROTTLE_ANON=100000/min
 export DATABASE_URL=${FUZZ_DATABASE_URL:-sqlite:///$WORK/fuzz.sqlite3}
 export LOG_LEVEL=ERROR
 
@@ -42,6 +50,7 @@ SERVER_PID=$!
 
 "$BIN/schemathesis" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/api/schema/" \
   --wait-for-schema 30 \
+  --request-timeout "${FUZZ_REQUEST_TIMEOUT:-60}" \
   --header "Authorization: Bearer $TOKEN" \
   --max-examples "${FUZZ_MAX_EXAMPLES:-40}" \
   --seed "${FUZZ_SEED:-1}" \

@@ -3,6 +3,8 @@
 The machinery, and the limits that need nothing but the request:
 
 - ``register``: registrations per client IP;
+- ``anon``: requests per client IP to the operations that take no account
+  (the public catalog, a token refresh, a password reset's confirmation);
 - ``user``: requests per authenticated user.
 
 The login limits (per IP and e-mail, failed logins per IP) know accounts and
@@ -120,6 +122,15 @@ class RegisterRateThrottle(WindowRateThrottle):
     """Registrations per client IP."""
 
     scope = "register"
+
+    def key(self, request) -> str:
+        return scope_key(self.scope, client_ident(request))
+
+
+class AnonymousRateThrottle(WindowRateThrottle):
+    """Requests per client IP to an operation without an account (``THROTTLE_ANON``)."""
+
+    scope = "anon"
 
     def key(self, request) -> str:
         return scope_key(self.scope, client_ident(request))

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -13,14 +13,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from base.openapi import problems
-from base.serializers import ProblemSerializer
+from base.openapi import problem
+from engagement.errors import AccountUnavailable
+from engagement.examples import STATE_EXAMPLE
 from engagement.serializers import state_data
 from engagement.statements import ProfileWithState
-from throttles.throttling import RegisterRateThrottle
+from throttles.throttling import AnonymousRateThrottle, RegisterRateThrottle
 from users import services
 from users.authentication import BearerTokenAuthentication
-from users.errors import InvalidRefreshToken
+from users.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidResetToken,
+    TimezoneChangeTooSoon,
+    TokenRevoked,
+)
 from users.serializers import (
     AuthOutputSerializer,
     DetailOutputSerializer,
@@ -32,6 +40,7 @@ from users.serializers import (
     PasswordChangeInputSerializer,
     PasswordResetConfirmInputSerializer,
     PasswordResetInputSerializer,
+    ProfileConflictSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     TokenPairOutputSerializer,
@@ -60,20 +69,33 @@ def _signed_in_action(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     )
 
 
-def _problem(http_status: int, description: str) -> dict:
-    """A problem response with the codes this operation gives for ``http_status``."""
-    return {
-        (http_status, "application/problem+json"): OpenApiResponse(
-            response=ProblemSerializer, description=description
-        )
-    }
+USER_EXAMPLE = {
+    "id": "6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
+    "email": "ann@example.com",
+    "display_name": "Ann",
+    "timezone": "Europe/Warsaw",
+    "date_joined": "2026-03-01T10:00:00.123456Z",
+    "leaderboard_opt_in": True,
+}
+# Shortened: real tokens are JWTs of a few hundred characters.
+PAIR_EXAMPLE = {
+    "access": "eyJhbGciOiJIUzI1NiIs.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2ln",
+    "refresh": "eyJhbGciOiJIUzI1NiIs.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2ln",
+}
 
 
-_BEARER_401 = (
-    "`not_authenticated`, `token_not_valid`: no valid access token; `token_revoked`: every "
-    "token of the account was revoked since it was issued; `account_unavailable`: the "
-    "account was deactivated or deleted."
-)
+def _ok(serializer: Any, description: str, name: str, value: Any) -> OpenApiResponse:
+    """A success response with its description and one example."""
+    return OpenApiResponse(
+        serializer,
+        description=description,
+        examples=[OpenApiExample(name, value=value, response_only=True)],
+    )
+
+
+def _body(name: str, value: dict) -> list[OpenApiExample]:
+    """One request body example."""
+    return [OpenApiExample(name, value=value, request_only=True)]
 
 
 def _new_password_checked(call):
@@ -97,8 +119,34 @@ class AuthViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="auth_register",
+        summary="Create an account",
+        description=(
+            "Create an account and sign it in: the answer carries the user and a token pair. "
+            "The e-mail is unique in any letter case (409 `email_taken`); the password must "
+            "pass the password validators (400 `validation_error` on `password`: at least 8 "
+            "characters, not too common, not all digits, not like the e-mail). Send an "
+            "`Idempotency-Key` to retry a sign-up that timed out: the same key and body "
+            "replay the 201. Limited per client IP."
+        ),
         request=RegisterInputSerializer,
-        responses={201: AuthOutputSerializer, **problems(400, 409, 413, 415, 429)},
+        examples=_body(
+            "Ann",
+            {
+                "email": "ann@example.com",
+                "password": "correct-horse-battery",
+                "timezone": "Europe/Warsaw",
+                "display_name": "Ann",
+            },
+        ),
+        responses={
+            201: _ok(
+                AuthOutputSerializer,
+                "The new account, signed in.",
+                "Ann registered",
+                {"user": USER_EXAMPLE, **PAIR_EXAMPLE},
+            ),
+            **problem(409, EmailTaken, description="Offer to sign in instead."),
+        },
     )
     @action(detail=False, methods=["post"], throttle_classes=[RegisterRateThrottle])
     def register(self, request):
@@ -114,8 +162,24 @@ class AuthViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="auth_login",
+        summary="Sign in",
+        description=(
+            "Exchange an e-mail (any letter case) and password for the user and a token "
+            "pair. A wrong e-mail or password, or an inactive account, is 401 "
+            "`invalid_credentials`. Limited per client IP and e-mail, and failed attempts "
+            "per client IP (429)."
+        ),
         request=LoginInputSerializer,
-        responses={200: AuthOutputSerializer, **problems(400, 401, 413, 415, 429)},
+        examples=_body("Ann", {"email": "ann@example.com", "password": "correct-horse-battery"}),
+        responses={
+            200: _ok(
+                AuthOutputSerializer,
+                "The user and a new token pair.",
+                "Ann signed in",
+                {"user": USER_EXAMPLE, **PAIR_EXAMPLE},
+            ),
+            **problem(401, InvalidCredentials),
+        },
     )
     @action(detail=False, methods=["post"], throttle_classes=[LoginRateThrottle])
     def login(self, request):
@@ -137,20 +201,20 @@ class AuthViewSet(viewsets.ViewSet):
             "malformed, expired or not a refresh token; `account_unavailable` when the "
             "account was deactivated or deleted."
         ),
+        summary="Refresh the token pair",
         request=RefreshInputSerializer,
+        examples=_body("A refresh token", {"refresh": PAIR_EXAMPLE["refresh"]}),
         responses={
-            200: TokenPairOutputSerializer,
-            **problems(400, 413, 415),
-            **_problem(
-                401,
-                "`token_revoked`: the refresh token was used or signed out before, or every "
-                "token of the account was revoked; `token_invalid`: malformed, expired or "
-                "not a refresh token; `account_unavailable`: the account was deactivated or "
-                "deleted.",
+            200: _ok(
+                TokenPairOutputSerializer,
+                "A new pair; the refresh token sent is revoked.",
+                "A new pair",
+                PAIR_EXAMPLE,
             ),
+            **problem(401, TokenRevoked, InvalidRefreshToken, AccountUnavailable),
         },
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], throttle_classes=[AnonymousRateThrottle])
     def refresh(self, request):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -164,16 +228,11 @@ class AuthViewSet(viewsets.ViewSet):
             "revoked token again answers 204 too. 400 when `refresh` is not a valid "
             "refresh token of the caller."
         ),
+        summary="Sign out one session",
         request=LogoutInputSerializer,
+        examples=_body("The session's refresh token", {"refresh": PAIR_EXAMPLE["refresh"]}),
         responses={
-            204: None,
-            **_problem(
-                400,
-                "`validation_error`: `refresh` is missing, or not a valid refresh token of the "
-                "caller; `malformed_request`: not JSON.",
-            ),
-            **_problem(401, _BEARER_401),
-            **problems(413, 415, 429),
+            204: OpenApiResponse(description="The refresh token is revoked."),
         },
     )
     @_signed_in_action()
@@ -192,11 +251,10 @@ class AuthViewSet(viewsets.ViewSet):
             "Sign out everywhere: every access and refresh token of the account, this "
             "request's included, is revoked at once. The body is empty or `{}`."
         ),
+        summary="Sign out everywhere",
         request=None,
         responses={
-            204: None,
-            **problems(400, 413, 415, 429),
-            **_problem(401, _BEARER_401),
+            204: OpenApiResponse(description="Every token of the account is revoked."),
         },
     )
     @_signed_in_action(url_path="logout-all")
@@ -213,17 +271,24 @@ class AuthViewSet(viewsets.ViewSet):
             "wrong `old_password` (counted like a failed login), 400 for a new password "
             "the validators refuse."
         ),
+        summary="Change the password",
         request=PasswordChangeInputSerializer,
+        examples=_body(
+            "A new password",
+            {"old_password": "correct-horse-battery", "new_password": "staple-lantern-meadow"},
+        ),
         responses={
-            200: TokenPairOutputSerializer,
-            **_problem(
-                400,
-                "`validation_error`: a field is missing or invalid; `errors.new_password` "
-                "lists what the password validators refuse.",
+            200: _ok(
+                TokenPairOutputSerializer,
+                "The only token pair that works from now on.",
+                "A new pair",
+                PAIR_EXAMPLE,
             ),
-            **_problem(401, "`invalid_credentials`: `old_password` is wrong. " + _BEARER_401),
-            **problems(413, 415),
-            **_problem(429, "`throttled`: too many requests, or too many wrong passwords."),
+            **problem(
+                401,
+                InvalidCredentials,
+                description="(`old_password` is wrong; counted like a failed login.)",
+            ),
         },
     )
     @_signed_in_action()
@@ -249,15 +314,12 @@ class AuthViewSet(viewsets.ViewSet):
             "`auth/password/reset/confirm`), valid for `PASSWORD_RESET_TIMEOUT` "
             "seconds. Limited per client IP and per address (429)."
         ),
+        summary="Ask for a password reset e-mail",
         request=PasswordResetInputSerializer,
+        examples=_body("Ann", {"email": "ann@example.com"}),
         responses={
-            202: None,
-            **problems(400, 413, 415),
-            **_problem(
-                429,
-                "`throttled`: too many reset requests from this client IP "
-                "(`THROTTLE_PASSWORD_RESET`) or for this address "
-                "(`THROTTLE_PASSWORD_RESET_EMAIL`); see Retry-After.",
+            202: OpenApiResponse(
+                description="Accepted, whether or not an account has the address."
             ),
         },
     )
@@ -282,19 +344,32 @@ class AuthViewSet(viewsets.ViewSet):
             "token or an unknown `uid`; 400 `validation_error` for a new password the "
             "validators refuse (the token stays usable)."
         ),
+        summary="Set a new password from a reset e-mail",
         request=PasswordResetConfirmInputSerializer,
+        examples=_body(
+            "From the e-mail",
+            {
+                "uid": "NmYxYzJhOGU",
+                "token": "c2b1x4-0f1e2d3c4b5a69788796a5b4",
+                "new_password": "staple-lantern-meadow",
+            },
+        ),
         responses={
-            200: DetailOutputSerializer,
-            **_problem(
-                400,
-                "`invalid_reset_token`: the token is wrong, used or expired, or `uid` names "
-                "no active account; `validation_error`: a field is missing or invalid, "
-                "`errors.new_password` lists what the password validators refuse.",
+            200: _ok(
+                DetailOutputSerializer,
+                "The password was reset; every earlier token is revoked.",
+                "Reset",
+                {"detail": "The password was reset; sign in with the new one."},
             ),
-            **problems(413, 415),
+            **problem(400, InvalidResetToken),
         },
     )
-    @action(detail=False, methods=["post"], url_path="password/reset/confirm")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="password/reset/confirm",
+        throttle_classes=[AnonymousRateThrottle],
+    )
     def password_reset_confirm(self, request):
         data = PasswordResetConfirmInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -324,14 +399,52 @@ class MeViewSet(viewsets.ViewSet):
         today = local_date(timezone.now(), me.profile.timezone)
         return {"user": user_data(me.profile), "state": state_data(me.state, today)}
 
-    @extend_schema(operation_id="me_retrieve", responses={200: MeOutputSerializer, **problems(401)})
+    @extend_schema(
+        operation_id="me_retrieve",
+        summary="My profile and state",
+        description=(
+            "The caller's profile and engagement state (created on the first call for "
+            "accounts made outside the API). `state.streak_status` is `active` (checked in "
+            "today), `at_risk` (a check-in today keeps the streak) or `broken`."
+        ),
+        responses={
+            200: _ok(
+                MeOutputSerializer,
+                "The profile and the state.",
+                "Ann",
+                {"user": USER_EXAMPLE, "state": STATE_EXAMPLE},
+            )
+        },
+    )
     def retrieve(self, request):
         return Response(self._payload(services.me_load(user_id=request.user.pk)))
 
     @extend_schema(
         operation_id="me_update",
+        summary="Change my time zone or display name",
+        description=(
+            "Change the display name and/or the time zone (an IANA name). The time zone can "
+            "change once per 24 hours: 409 `timezone_change_too_soon` with `allowed_at`, "
+            "when the next change is allowed. Setting the current zone again is no change. "
+            "Dates never go backwards: moving west cannot buy a second check-in for a day "
+            "already used."
+        ),
         request=MeUpdateInputSerializer,
-        responses={200: MeOutputSerializer, **problems(400, 401, 409, 413, 415)},
+        examples=_body("Moving to Tokyo", {"timezone": "Asia/Tokyo"}),
+        responses={
+            200: _ok(
+                MeOutputSerializer,
+                "The profile and the state after the change.",
+                "In Tokyo",
+                {"user": {**USER_EXAMPLE, "timezone": "Asia/Tokyo"}, "state": STATE_EXAMPLE},
+            ),
+            **problem(
+                409,
+                TimezoneChangeTooSoon,
+                description="`allowed_at`: when the next change is allowed.",
+                serializer=ProfileConflictSerializer,
+            ),
+        },
     )
     def partial_update(self, request):
         data = MeUpdateInputSerializer(data=request.data)

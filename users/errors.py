@@ -1,3 +1,6 @@
+import datetime as dt
+from typing import Any, ClassVar
+
 from base.errors import DomainError
 
 
@@ -14,9 +17,21 @@ class InvalidCredentials(DomainError):
 
 
 class TimezoneChangeTooSoon(DomainError):
+    """``allowed_at``: when the time zone can be changed again."""
+
     status = 409
     code = "timezone_change_too_soon"
     default_detail = "The time zone can be changed once every 24 hours."
+    example_members: ClassVar[dict[str, Any]] = {"allowed_at": "2026-03-05T09:30:00Z"}
+
+    @classmethod
+    def until(cls, allowed_at: dt.datetime) -> "TimezoneChangeTooSoon":
+        when = allowed_at.astimezone(dt.UTC)
+        return cls(
+            f"The time zone can be changed once every 24 hours; the next change is allowed "
+            f"from {when:%Y-%m-%d %H:%M:%S} UTC.",
+            allowed_at=when,
+        )
 
 
 class InvalidRefreshToken(DomainError):

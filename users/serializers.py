@@ -1,8 +1,9 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from base.serializers import StrictInputSerializer
+from base.serializers import ProblemSerializer, StrictInputSerializer
 from engagement.serializers import StateOutputSerializer
 from engagement.statements import Profile
 from users.models import User, normalize_email
@@ -49,16 +50,36 @@ def user_data(user: User | Profile) -> dict:
     }
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 8,
+        "maxLength": 128,
+        # No NUL (DRF refuses it), and one character at least that is not a digit.
+        "pattern": "^[^\\u0000]*[^\\u00000-9][^\\u0000]*$",
+    }
+)
+class PasswordField(serializers.CharField):
+    """A new password. The schema says what a schema can of the password
+    validators (8 characters at least, not all digits); not too common and not
+    like the e-mail are checked too (400 on the field)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_length", 8)
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+
 class RegisterInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(
-        min_length=8,
-        max_length=128,
-        trim_whitespace=False,
+    password = PasswordField(
         help_text="At least 8 characters; not too common, not all digits, not like the e-mail.",
     )
     timezone = TimezoneField(required=False, default="UTC")
-    display_name = serializers.CharField(max_length=100, required=False, default="")
+    display_name = serializers.CharField(
+        max_length=100, required=False, default="", allow_blank=True
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -89,10 +110,8 @@ class LogoutInputSerializer(StrictInputSerializer):
     )
 
 
-class NewPasswordField(serializers.CharField):
+class NewPasswordField(PasswordField):
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 128)
-        kwargs.setdefault("trim_whitespace", False)
         kwargs.setdefault(
             "help_text",
             "Checked by the password validators: at least 8 characters, not too common, "
@@ -141,4 +160,13 @@ class MeUpdateInputSerializer(StrictInputSerializer):
     display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     leaderboard_opt_in = serializers.BooleanField(
         required=False, help_text="false: not shown on any leaderboard (nor counted in it)."
+    )
+
+
+class ProfileConflictSerializer(ProblemSerializer):
+    """A refused profile change (409)."""
+
+    allowed_at = serializers.DateTimeField(
+        required=False,
+        help_text="`timezone_change_too_soon` only: when the time zone can change again.",
     )

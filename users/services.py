@@ -104,7 +104,9 @@ def user_update_profile(
                 pk=user_id,
             ).update(timezone=timezone_name, timezone_changed_at=now)
             if not changed:
-                raise TimezoneChangeTooSoon()
+                raise TimezoneChangeTooSoon.until(
+                    _timezone_change_allowed_at(user_id, cooldown, now)
+                )
         if display_name is not None and display_name != current_display_name:
             User.objects.filter(pk=user_id).update(display_name=display_name)
         if locked is not None and leaderboard_opt_in != locked.leaderboard_opt_in:
@@ -117,6 +119,17 @@ def user_update_profile(
             # The copy is the one the boards follow; a flag that disagrees
             # with it (set outside this use case) is brought back in line.
             User.objects.filter(pk=user_id).update(leaderboard_opt_in=leaderboard_opt_in)
+
+
+def _timezone_change_allowed_at(
+    user_id: uuid.UUID, cooldown: dt.timedelta, now: dt.datetime
+) -> dt.datetime:
+    """When the cool-down of the last time zone change ends (read after the
+    refused UPDATE, so it is the change that refused it)."""
+    changed_at = (
+        User.objects.filter(pk=user_id).values_list("timezone_changed_at", flat=True).first()
+    )
+    return (changed_at or now) + cooldown
 
 
 def me_load(*, user_id: uuid.UUID) -> ProfileWithState:

@@ -122,6 +122,8 @@ def test_history_rejects_a_malformed_page_size(auth_client, page_size):
     response = auth_client.get("/api/v1/checkins", {"page_size": page_size})
 
     assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["detail"] == "The query parameters are invalid."
     assert "page_size" in response.json()["errors"]
 
 

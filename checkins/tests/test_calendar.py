@@ -96,6 +96,7 @@ def test_invalid_months_are_a_400_problem(auth_client, month):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "validation_error"
+    assert response.json()["detail"] == "The query parameters are invalid."
     assert "month" in response.json()["errors"]
 
 

@@ -34,6 +34,25 @@ class TestReplay:
         assert CheckIn.objects.filter(user=user).count() == 1
         assert LedgerEntry.objects.filter(user=user).count() == 1
 
+    def test_a_replayed_body_keeps_the_original_request_id_and_the_header_names_the_retry(
+        self, user
+    ):
+        late_evening = NOON + dt.timedelta(hours=11)
+        with time_machine.travel(late_evening, tick=False):
+            client = client_for(user)
+            client.post("/api/v1/checkins")
+            first = client.post(
+                "/api/v1/checkins", HTTP_IDEMPOTENCY_KEY="k-7", HTTP_X_REQUEST_ID="first-try"
+            )
+            retry = client.post(
+                "/api/v1/checkins", HTTP_IDEMPOTENCY_KEY="k-7", HTTP_X_REQUEST_ID="second-try"
+            )
+
+        assert first.status_code == retry.status_code == 409
+        assert retry["Idempotent-Replayed"] == "true"
+        assert first.json()["request_id"] == retry.json()["request_id"] == "first-try"
+        assert (first["X-Request-ID"], retry["X-Request-ID"]) == ("first-try", "second-try")
+
     def test_a_new_key_does_new_work(self, user):
         with time_machine.travel(NOON, tick=False):
             client = client_for(user)

@@ -91,7 +91,7 @@ def tool_buy(*, user_id: uuid.UUID, tool_id: str, now: dt.datetime) -> ChangeRes
             raise ToolNotFound()
         inventory_check_room(tool)
         if change.current.loyalty < tool.price:
-            raise InsufficientLoyalty()
+            raise InsufficientLoyalty.for_price(price=tool.price, loyalty=change.current.loyalty)
         # A negative loyalty delta is never multiplied; the check above keeps it whole.
         step = change.record(
             LedgerEntry.Kind.TOOL_BUY,

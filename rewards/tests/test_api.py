@@ -34,10 +34,11 @@ STATE_KEYS = {
 }
 
 
-def problem(response, status: int, code: str) -> None:
+def problem(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == code
+    return response.json()
 
 
 def work_queries(queries: CaptureQueriesContext) -> list[str]:
@@ -344,7 +345,7 @@ def test_shop_refusals_have_stable_codes_and_change_nothing(user, auth_client, g
     problem(auth_client.post("/api/v1/inventory/nope/buy"), 404, "tool_not_found")
     problem(auth_client.post("/api/v1/inventory/nope/use"), 404, "tool_not_found")
     InventoryItem.objects.filter(user_id=user.pk, tool_id="held_0").update(quantity=0)
-    problem(auth_client.post("/api/v1/inventory/pricey/buy"), 409, "insufficient_loyalty")
+    short = problem(auth_client.post("/api/v1/inventory/pricey/buy"), 409, "insufficient_loyalty")
     problem(
         auth_client.post("/api/v1/inventory/coffee/buy", {"quantity": 2}),
         400,
@@ -353,6 +354,9 @@ def test_shop_refusals_have_stable_codes_and_change_nothing(user, auth_client, g
 
     assert state_of(user).as_rules_state() == state_before
     assert LedgerEntry.objects.filter(user_id=user.pk).count() == ledger_before
+    # What the client needs to say what is missing.
+    assert (short["price"], short["loyalty"]) == (100, 50)
+    assert short["detail"] == "This tool costs 100 loyalty points; you have 50."
     assert not InventoryItem.objects.filter(user_id=user.pk, tool_id__in=["coffee", "pricey"])
 
 

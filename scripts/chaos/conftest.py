@@ -42,6 +42,7 @@ BASE_ENV = {
     "THROTTLE_USER": "100000000/min",
     "THROTTLE_LOGIN": "100000000/min",
     "THROTTLE_REGISTER": "100000000/min",
+    "THROTTLE_ANON": "100000000/min",
     "LOG_LEVEL": "WARNING",
     "DJANGO_SETTINGS_MODULE": "config.settings",
 }

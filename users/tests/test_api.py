@@ -221,6 +221,8 @@ class TestMe:
         assert first.json()["user"]["timezone"] == "Europe/Warsaw"
         assert too_soon.status_code == 409
         assert too_soon.json()["code"] == "timezone_change_too_soon"
+        # When the client may try again: 24 hours after the first change.
+        assert too_soon.json()["allowed_at"] == "2026-03-02T12:00:00Z"
         assert later.status_code == 200
         user.refresh_from_db()
         assert user.timezone == "Asia/Tokyo"
