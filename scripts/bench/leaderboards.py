@@ -1,6 +1,6 @@
 """Leaderboard reads at 10 k and 1 M users: are the top and my-rank flat?
 
-For each size: recreates its own database (``engagement_lb_bench``), migrates,
+For each size: recreates its own database (``engagement_lb_bench_<size>``), migrates,
 fills it with INSERT ... SELECT generate_series (users, state rows with a
 spread of streaks, two weeks of weekly counts), recounts the histograms with
 the service (``boards_rebuild``), ANALYZEs, then times in-process, as the
@@ -11,8 +11,10 @@ API runs them, the median of many runs of:
   middle and at the bottom,
 - the whole ``board_read`` (snapshot, caller, top-100, counts),
 
-and prints EXPLAIN (ANALYZE, BUFFERS) of the top and the rank. Drops the
-database at the end.
+each again with ``--unfolded`` histogram rows appended (what check-ins leave
+between two folds), in ``--rounds`` rounds that alternate the sizes, and
+prints EXPLAIN (ANALYZE, BUFFERS) of the top and the rank at the largest
+size. Drops the databases at the end.
 
     .venv/bin/python scripts/bench/leaderboards.py [--sizes 10000 1000000] [--runs 300]
 """
@@ -33,7 +35,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DB_NAME = "engagement_lb_bench"
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-DB_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+
+
+def db_name(size: int) -> str:
+    return f"{DB_NAME}_{size}"
+
+
+def db_url(size: int) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name(size)
 
 
 def psql(sql: str) -> None:
@@ -41,9 +50,9 @@ def psql(sql: str) -> None:
 
 
 def prepare(size: int) -> float:
-    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DB_NAME}")
-    env = {**os.environ, "DATABASE_URL": DB_URL, "DEBUG": "0", "SECRET_KEY": "bench"}
+    psql(f"DROP DATABASE IF EXISTS {db_name(size)} WITH (FORCE)")
+    psql(f"CREATE DATABASE {db_name(size)}")
+    env = {**os.environ, "DATABASE_URL": db_url(size), "DEBUG": "0", "SECRET_KEY": "bench"}
     subprocess.run(
         [str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
@@ -113,7 +122,30 @@ def explain(queryset) -> str:
     return queryset.explain(analyze=True, buffers=True)
 
 
-def measure(size: int, runs: int) -> dict[str, float]:
+def _top_queryset(board: str, monday: dt.date):
+    from engagement.models import STREAK_BOARD, UserState
+    from leaderboards.models import WeeklyCheckins
+
+    if board == "streak":
+        return (
+            UserState.objects.filter(STREAK_BOARD)
+            .order_by("-streak", "user_id")
+            .values_list("user_id", "user__display_name", "streak")[:100]
+        )
+    return (
+        WeeklyCheckins.objects.filter(week_start=monday, user__leaderboard_opt_in=True)
+        .order_by("-checkins", "user_id")
+        .values_list("user_id", "user__display_name", "checkins")[:100]
+    )
+
+
+def buffers(queryset) -> float:
+    """Shared buffers (hit or read) the query's plan touched."""
+    plan = json.loads(queryset.explain(format="json", analyze=True, buffers=True))[0]["Plan"]
+    return float(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"])
+
+
+def measure(size: int, runs: int, explain_plans: bool) -> dict[str, float]:
     import uuid
 
     from django.db.models import Q, Sum
@@ -136,6 +168,14 @@ def measure(size: int, runs: int) -> dict[str, float]:
                 )
 
             results[f"{board} my-rank ({label} score)"] = median_ms(rank, runs)
+        # The work itself, which a busy machine does not disturb: the buffers
+        # (8 kB pages) each query touches.
+        results[f"{board} top-100: buffers"] = buffers(_top_queryset(board, monday))
+        results[f"{board} my-rank: buffers"] = buffers(
+            BoardScore.objects.filter(board=key)
+            .values("board")
+            .annotate(participants=Sum("users"), above=Sum("users", filter=Q(score__gt=1)))
+        )
         for label, index in callers.items():
             user_id = uuid.UUID(int=index)
             results[f"{board} board_read, caller at {label}"] = median_ms(
@@ -144,7 +184,7 @@ def measure(size: int, runs: int) -> dict[str, float]:
                 ),
                 runs,
             )
-        if size >= 1_000_000 or os.environ.get("EXPLAIN"):
+        if explain_plans:
             from django.db.models import QuerySet
 
             from engagement.models import STREAK_BOARD, UserState
@@ -174,23 +214,28 @@ def measure(size: int, runs: int) -> dict[str, float]:
     return results
 
 
-def one(size: int, runs: int, unfolded: int) -> None:
-    """Fill and measure one size in this process (its own connection pool)."""
+def one(size: int, phase: str, runs: int, unfolded: int, explain_plans: bool) -> None:
+    """Fill, or measure, one size in this process (its own connection pool)."""
     import django
 
-    os.environ["DATABASE_URL"] = DB_URL
+    os.environ["DATABASE_URL"] = db_url(size)
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("SECRET_KEY", "bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     django.setup()
-    seconds = prepare(size)
-    print(f"== {size:,} users: filled in {seconds:.0f} s", flush=True)
-    results = measure(size, runs)
+    if phase == "fill":
+        seconds = prepare(size)
+        print(f"== {size:,} users: filled in {seconds:.0f} s", flush=True)
+        return
+    from leaderboards.services import fold
+
+    results = measure(size, runs, explain_plans)
     if unfolded:
         append_unfolded(unfolded)
-        more = measure(size, runs)
+        more = measure(size, runs, False)
         results |= {f"{name}, {unfolded:,} rows unfolded": ms for name, ms in more.items()}
+        fold()  # the +1/-1 pairs cancel out: the histogram as it was
     print("RESULT " + json.dumps(results), flush=True)
 
 
@@ -229,33 +274,58 @@ def main() -> None:
         help="measure again with this many histogram rows not folded yet (what check-ins "
         "append between two folds: ~600/s x 4 rows x 2 s); 0: skip",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measurements of each size, interleaved (A B A B ...): a shared machine drifts",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("fill", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument("--explain", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        one(args.one, args.runs, args.unfolded)
+        one(args.one, args.phase, args.runs, args.unfolded, args.explain)
         return
 
-    table: dict[int, dict[str, float]] = {}
+    def run(size: int, phase: str, *more: str) -> dict[str, float]:
+        done = subprocess.run(
+            [
+                *(sys.executable, __file__, "--one", str(size), "--phase", phase),
+                *("--runs", str(args.runs), "--unfolded", str(args.unfolded), *more),
+            ],
+            check=True,
+            text=True,
+            capture_output=True,
+        )
+        found: dict[str, float] = {}
+        for line in done.stdout.splitlines():
+            if line.startswith("RESULT "):
+                found = json.loads(line.removeprefix("RESULT "))
+            else:
+                print(line)
+        return found
+
+    rounds: dict[int, list[dict[str, float]]] = {size: [] for size in args.sizes}
     try:
         for size in args.sizes:
-            run = subprocess.run(
-                [
-                    *(sys.executable, __file__, "--one", str(size)),
-                    *("--runs", str(args.runs), "--unfolded", str(args.unfolded)),
-                ],
-                check=True,
-                text=True,
-                capture_output=True,
-            )
-            for line in run.stdout.splitlines():
-                if line.startswith("RESULT "):
-                    table[size] = json.loads(line.removeprefix("RESULT "))
-                else:
-                    print(line)
+            run(size, "fill")
+        for number in range(args.rounds):
+            for size in args.sizes:
+                first_of_largest = number == 0 and size == max(args.sizes)
+                rounds[size].append(
+                    run(size, "measure", *(("--explain",) if first_of_largest else ()))
+                )
     finally:
         if not args.keep:
-            psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    sizes = list(table)
+            for size in args.sizes:
+                psql(f"DROP DATABASE IF EXISTS {db_name(size)} WITH (FORCE)")
+    sizes = args.sizes
+    table = {
+        size: {name: statistics.median(r[name] for r in rounds[size]) for name in rounds[size][0]}
+        for size in sizes
+    }
+    print(f"\nmedian of {args.rounds} interleaved rounds, each the median of {args.runs} runs")
     print("\n| median ms | " + " | ".join(f"{s:,} users" for s in sizes) + " | ratio |")
     print("|---|" + "---:|" * (len(sizes) + 1))
     for name in table[sizes[0]]:
