@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from base.openapi import problems
 from base.pagination import NewestDateFirstPagination
+from base.replica import ReplicaReadsMixin
 from checkins.models import CheckIn
 from checkins.selectors import checkins_for_user, month_calendar
 from checkins.serializers import (
@@ -66,7 +67,7 @@ def _no_input(request: Request) -> None:
 
 
 @extend_schema(tags=["checkins"])
-class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class CheckinViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = CheckinOutputSerializer
     pagination_class = NewestDateFirstPagination
 
@@ -74,14 +75,15 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         user_id = self.request.user.pk
         if user_id is None:  # no user: only the schema generator asks
             return CheckIn.objects.none()
-        return checkins_for_user(user_id=user_id)
+        return checkins_for_user(user_id=user_id, using=self.read_alias)
 
     @extend_schema(
         operation_id="checkins_list",
         responses={200: CheckinOutputSerializer(many=True), **problems(400, 401, 404)},
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        parent = super().list
+        return self.reading(request, lambda: parent(request, *args, **kwargs))
 
     @extend_schema(
         operation_id="checkins_create",

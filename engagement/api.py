@@ -6,13 +6,14 @@ from rest_framework import mixins, viewsets
 
 from base.openapi import problems
 from base.pagination import NewestFirstPagination
+from base.replica import ReplicaReadsMixin
 from engagement.models import LedgerEntry
 from engagement.selectors import ledger_for_user
 from engagement.serializers import LedgerEntryOutputSerializer
 
 
 @extend_schema(tags=["ledger"])
-class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class LedgerViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = LedgerEntryOutputSerializer
     pagination_class = NewestFirstPagination
 
@@ -20,11 +21,12 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         user_id = self.request.user.pk
         if user_id is None:  # no user: only the schema generator asks
             return LedgerEntry.objects.none()
-        return ledger_for_user(user_id=user_id)
+        return ledger_for_user(user_id=user_id, using=self.read_alias)
 
     @extend_schema(
         operation_id="ledger_list",
         responses={200: LedgerEntryOutputSerializer(many=True), **problems(400, 401, 404)},
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        parent = super().list
+        return self.reading(request, lambda: parent(request, *args, **kwargs))

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from base.openapi import problems
+from base.replica import ReplicaReadsMixin
 from engagement.serializers import state_data, step_meta
 from rewards import selectors, services
 from rewards.models import Reward, Tool
@@ -43,7 +44,7 @@ def _no_input(request: Request) -> None:
 
 
 @extend_schema(tags=["rewards"])
-class RewardViewSet(viewsets.ViewSet):
+class RewardViewSet(ReplicaReadsMixin, viewsets.ViewSet):
     lookup_field = "id"
     lookup_value_regex = _slug_id_regex(Reward)
 
@@ -56,8 +57,11 @@ class RewardViewSet(viewsets.ViewSet):
         responses={200: RewardOutputSerializer(many=True), **problems(401, 429)},
     )
     def list(self, request):
-        statuses = selectors.rewards_for_user(user_id=request.user.pk)
-        return Response(RewardOutputSerializer(statuses, many=True).data)
+        def read():
+            statuses = selectors.rewards_for_user(user_id=request.user.pk, using=self.read_alias)
+            return Response(RewardOutputSerializer(statuses, many=True).data)
+
+        return self.reading(request, read)
 
     @extend_schema(
         operation_id="rewards_claim",
@@ -90,7 +94,7 @@ class RewardViewSet(viewsets.ViewSet):
 
 
 @extend_schema(tags=["shop"])
-class ToolViewSet(viewsets.ViewSet):
+class ToolViewSet(ReplicaReadsMixin, viewsets.ViewSet):
     """The shop catalog is public."""
 
     authentication_classes: list = []
@@ -102,7 +106,11 @@ class ToolViewSet(viewsets.ViewSet):
         responses={200: ToolOutputSerializer(many=True), **problems(429)},
     )
     def list(self, request):
-        return Response(ToolOutputSerializer(selectors.tools_for_sale(), many=True).data)
+        def read():
+            tools = selectors.tools_for_sale(using=self.read_alias)
+            return Response(ToolOutputSerializer(tools, many=True).data)
+
+        return self.reading(request, read)
 
 
 @extend_schema(tags=["shop"])
