@@ -9,12 +9,13 @@ they are. Everything else, every write and every read inside a transaction,
 stays on the primary.
 
 **Freshness.** Each process measures, at most every ``CHECK_SECONDS``, how far
-the replica is behind: it reads the primary's WAL position, then asks the
-replica whether it has replayed that far. When it has, every transaction that
-committed on the primary before the first read is visible on the replica:
-that moment is the replica's *horizon*. Reads go to the replica only while the
-horizon is less than ``MAX_LAG_SECONDS`` old; a replica whose replay stalls or
-falls behind ages out and the reads return to the primary by themselves.
+the replica is behind: it samples the primary's WAL position, then asks the
+replica how far it has replayed. Once it has replayed past a sample, every
+transaction that committed on the primary before that sample was taken is
+visible on the replica: that moment is the replica's *horizon*. Reads go to
+the replica only while the horizon is less than ``MAX_LAG_SECONDS`` old; a
+replica whose replay stalls or falls behind ages out, and the reads return to
+the primary by themselves.
 
 **Read-your-writes.** A user reads from the primary until the replica's
 horizon has passed their last write. The write's time is kept in the shared
@@ -34,8 +35,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -61,10 +63,13 @@ class Health:
     checked_at: float = float("-inf")
     down_until: float = float("-inf")
     behind_bytes: int | None = None  # WAL the replica had still to replay at the last check
+    # (time, the primary's WAL position then), oldest first, not yet replayed.
+    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=256))
 
 
 _health = Health()
 _measuring = threading.Lock()
+_pool_lock = threading.Lock()
 
 
 def _conf() -> dict[str, Any]:
@@ -88,51 +93,51 @@ def forget_health() -> None:
 
 
 # --- Measuring the lag ------------------------------------------------------------------
-def _measure(alias: str) -> None:
-    """One measurement, by one thread of the process at a time; the others go
-    on with the previous one (never fresher than it was)."""
+def _lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def measure(alias: str) -> None:
+    """One measurement, by one thread of the process at a time (the others go
+    on with the previous one, never fresher than it was).
+
+    The primary's WAL position is sampled at every measurement; the horizon
+    is the time of the newest sample the replica has replayed past. Under a
+    steady stream of writes the replica is never quite at the position just
+    sampled, but it passes the one sampled a measurement earlier: the horizon
+    trails the truth by at most the lag plus ``CHECK_SECONDS``."""
     if not _measuring.acquire(blocking=False):
         return
     try:
         started = time.time()
         with connections[PRIMARY].cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()")
-            primary_lsn = cursor.fetchone()[0]
+            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            _health.samples.append((started, _lsn(cursor.fetchone()[0])))
         coming_back = _health.down_until > float("-inf")
         try:
-            if coming_back:
-                _refresh_pool(alias)
             with connections[alias].cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(%s, pg_last_wal_replay_lsn())",
-                    [primary_lsn],
-                )
-                in_recovery, behind = cursor.fetchone()
+                cursor.execute("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
+                in_recovery, replayed = cursor.fetchone()
         except (OperationalError, InterfaceError) as exc:
             _note_down(alias, exc)
             return
         _health.checked_at = started
-        if not in_recovery:
+        if not in_recovery or replayed is None:
             # Promoted, or not a standby at all: it no longer follows this primary.
             logger.error("the read replica is not in recovery: reads stay on the primary")
             _health.behind_bytes = None
             return
-        _health.behind_bytes = max(int(behind), 0)
-        if behind <= 0:
-            _health.horizon = started
+        replayed_lsn = _lsn(replayed)
+        _health.behind_bytes = max(_health.samples[-1][1] - replayed_lsn, 0)
+        while _health.samples and _health.samples[0][1] <= replayed_lsn:
+            at, _ = _health.samples.popleft()
+            _health.horizon = max(_health.horizon, at)
         if coming_back:
             logger.info("the read replica is back")
             _health.down_until = float("-inf")
     finally:
         _measuring.release()
-
-
-def _refresh_pool(alias: str) -> None:
-    """Idle connections opened before the replica went away are dead: test
-    them (and replace the dead ones) before trusting the pool again."""
-    pool = getattr(connections[alias], "pool", None)
-    if pool is not None and not pool.closed:
-        pool.check()
 
 
 def _note_down(alias: str, exc: BaseException) -> None:
@@ -149,9 +154,23 @@ def _note_down(alias: str, exc: BaseException) -> None:
         return
     retry = float(_conf()["RETRY_SECONDS"])
     _health.down_until = time.time() + retry
+    _close_pool(alias)
     logger.warning(
         "the read replica is unreachable: reads go to the primary for %.0f s: %s", retry, exc
     )
+
+
+def _close_pool(alias: str) -> None:
+    """Close the process's pool of replica connections: its idle connections
+    are dead, and it would keep trying to reconnect in the background. The
+    first use after ``RETRY_SECONDS`` opens a new one."""
+    # Django's own close_pool() waits up to 5 s for the pool's workers; a
+    # request should not. (The pools live in the backend class, per alias.)
+    pools = getattr(type(connections[alias]), "_connection_pools", {})
+    with _pool_lock:
+        pool = pools.pop(alias, None)
+    if pool is not None:
+        pool.close(timeout=0.1)
 
 
 def replica_alias() -> str:
@@ -165,7 +184,7 @@ def replica_alias() -> str:
     if now < _health.down_until:
         return PRIMARY
     if now - _health.checked_at >= conf["CHECK_SECONDS"]:
-        _measure(alias)
+        measure(alias)
     if now < _health.down_until or now - _health.horizon > conf["MAX_LAG_SECONDS"]:
         return PRIMARY
     return alias
