@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import pytest
 import time_machine
@@ -83,7 +84,7 @@ def caught_up(standby: Standby) -> None:
 
 
 @contextmanager
-def tuned(**values: float) -> Iterator[None]:
+def tuned(**values: float | None) -> Iterator[None]:
     with override_settings(REPLICA={**settings.REPLICA, **values}):
         yield
 
@@ -122,7 +123,7 @@ def earlier_client(user):
         return client_for(user)
 
 
-def served(client, path: str, table: str) -> tuple[str, object]:
+def served(client, path: str, table: str) -> tuple[str, Any]:
     with watching() as seen:
         response = client.get(path)
     assert response.status_code == 200, response.content
