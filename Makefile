@@ -44,6 +44,13 @@ run: migrate
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Reads on a real streaming standby: a throwaway pg_basebackup copy of the
+# PostgreSQL cluster DATABASE_URL names, the replica tests, then the copy is
+# removed (also run by .ci/run). Needs a replication entry in pg_hba.conf.
+.PHONY: test-replica
+test-replica: install-dev
+	$(BIN)/python scripts/replica/run.py $(PYTEST_ARGS)
+
 # Schemathesis against the running production server and its own OpenAPI schema.
 fuzz: install-dev
 	bash scripts/fuzz.sh

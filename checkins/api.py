@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from base.errors import QueryParameterError
 from base.openapi import problem
 from base.pagination import NewestDateFirstPagination
+from base.replica import ReplicaReadsMixin
 from checkins.errors import AlreadyCheckedIn
 from checkins.models import CheckIn
 from checkins.selectors import checkins_for_user, month_calendar
@@ -77,7 +78,7 @@ def _no_input(request: Request) -> None:
 
 
 @extend_schema(tags=["checkins"])
-class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class CheckinViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = CheckinOutputSerializer
     pagination_class = NewestDateFirstPagination
 
@@ -85,7 +86,7 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         user_id = self.request.user.pk
         if user_id is None:  # no user: only the schema generator asks
             return CheckIn.objects.none()
-        return checkins_for_user(user_id=user_id)
+        return checkins_for_user(user_id=user_id, using=self.read_alias)
 
     @extend_schema(
         operation_id="checkins_list",
@@ -109,7 +110,8 @@ class CheckinViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         },
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        parent = super().list
+        return self.reading(request, lambda: parent(request, *args, **kwargs))
 
     @extend_schema(
         operation_id="checkins_create",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 
 from checkins.models import CheckIn
@@ -16,9 +17,10 @@ from checkins.models import CheckIn
 DayStatus = Literal["checked_in", "frozen"]
 
 
-def checkins_for_user(*, user_id: uuid.UUID) -> QuerySet[CheckIn]:
-    """Newest first; served by the (user, date) unique index."""
-    return CheckIn.objects.filter(user_id=user_id).order_by("-date")
+def checkins_for_user(*, user_id: uuid.UUID, using: str = DEFAULT_DB_ALIAS) -> QuerySet[CheckIn]:
+    """Newest first; served by the (user, date) unique index. ``using``: the
+    database to read (the replica's alias for the history list)."""
+    return CheckIn.objects.using(using).filter(user_id=user_id).order_by("-date")
 
 
 @dataclass(frozen=True)

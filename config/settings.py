@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Before the request's transaction: it records a write once committed.
+    "base.replica.ReplicaWritesMiddleware",
     "idempotency.middleware.IdempotencyMiddleware",
 ]
 
@@ -149,6 +151,57 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         raise ImproperlyConfigured("DB_POOL_MAX must be at least DB_POOL_MIN.")
 else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
+
+# --- Read replica (docs/SCALING.md, "Read replica") ---------------------------------
+# DATABASE_REPLICA_URL: a streaming standby of the primary. Catalog, history,
+# leaderboard and event-feed reads go there while it is up and less than
+# REPLICA_MAX_LAG_SECONDS behind, except a user's reads until the replica has
+# their last write (base.replica). Unset: everything on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    if _db["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL.")
+    _replica = env.db("DATABASE_REPLICA_URL")
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must point at PostgreSQL.")
+    _replica["CONN_MAX_AGE"] = 0
+    _replica["CONN_HEALTH_CHECKS"] = False
+    # Its own bounded pool per process (the cluster-wide count on the replica is
+    # processes x DB_REPLICA_POOL_MAX). Short waits: a replica that does not
+    # answer quickly is skipped, its reads go to the primary.
+    _replica.setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2),
+            "pool": {
+                "min_size": env.int("DB_REPLICA_POOL_MIN", default=1),
+                "max_size": env.int("DB_REPLICA_POOL_MAX", default=10),
+                "timeout": env.float("DB_REPLICA_POOL_TIMEOUT", default=1.0),
+                "max_idle": env.float("DB_POOL_MAX_IDLE", default=300.0),
+                "name": "replica",
+            },
+        }
+    )
+    if _replica["OPTIONS"]["pool"]["max_size"] < _replica["OPTIONS"]["pool"]["min_size"]:
+        raise ImproperlyConfigured("DB_REPLICA_POOL_MAX must be at least DB_REPLICA_POOL_MIN.")
+    # The suite's test database is created on the primary and reaches the
+    # standby by streaming replication (CREATE DATABASE is replicated): the
+    # alias keeps its host and takes the test database's name.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+REPLICA = {
+    "ALIAS": "replica" if DATABASE_REPLICA_URL else None,
+    # Reads leave the replica when its last confirmed catch-up is older than this.
+    "MAX_LAG_SECONDS": env.float("REPLICA_MAX_LAG_SECONDS", default=2.0),
+    # How often each process measures the lag (two tiny queries).
+    "CHECK_SECONDS": env.float("REPLICA_CHECK_SECONDS", default=0.5),
+    # How long an unreachable replica is left alone.
+    "RETRY_SECONDS": env.float("REPLICA_RETRY_SECONDS", default=10.0),
+    # How far the app servers' clocks may disagree (read-your-writes).
+    "CLOCK_SKEW_SECONDS": env.float("REPLICA_CLOCK_SKEW_SECONDS", default=0.5),
+}
+for _name in ("MAX_LAG_SECONDS", "CHECK_SECONDS", "RETRY_SECONDS", "CLOCK_SKEW_SECONDS"):
+    if REPLICA[_name] < 0:
+        raise ImproperlyConfigured(f"REPLICA_{_name} must be 0 or more.")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"

@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 
 from base.pagination import NewestFirstPagination
+from base.replica import ReplicaReadsMixin
 from engagement.examples import STATE_EXAMPLE, applied_example
 from engagement.models import LedgerEntry
 from engagement.selectors import ledger_for_user
@@ -12,7 +13,7 @@ from engagement.serializers import LedgerEntryOutputSerializer
 
 
 @extend_schema(tags=["ledger"])
-class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class LedgerViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = LedgerEntryOutputSerializer
     pagination_class = NewestFirstPagination
 
@@ -20,7 +21,7 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         user_id = self.request.user.pk
         if user_id is None:  # no user: only the schema generator asks
             return LedgerEntry.objects.none()
-        return ledger_for_user(user_id=user_id)
+        return ledger_for_user(user_id=user_id, using=self.read_alias)
 
     @extend_schema(
         operation_id="ledger_list",
@@ -63,4 +64,5 @@ class LedgerViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         },
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        parent = super().list
+        return self.reading(request, lambda: parent(request, *args, **kwargs))

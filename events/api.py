@@ -5,13 +5,14 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 
 from base.pagination import NewestCreatedFirstPagination
+from base.replica import ReplicaReadsMixin
 from events.models import Event
 from events.selectors import events_for_user
 from events.serializers import EventOutputSerializer
 
 
 @extend_schema(tags=["events"])
-class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class EventViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = EventOutputSerializer
     pagination_class = NewestCreatedFirstPagination
 
@@ -19,7 +20,7 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         user_id = self.request.user.pk
         if user_id is None:  # no user: only the schema generator asks
             return Event.objects.none()
-        return events_for_user(user_id=user_id)
+        return events_for_user(user_id=user_id, using=self.read_alias)
 
     @extend_schema(
         operation_id="events_list",
@@ -56,4 +57,5 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         },
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        parent = super().list
+        return self.reading(request, lambda: parent(request, *args, **kwargs))

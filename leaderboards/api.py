@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from base.errors import QueryParameterError
 from base.openapi import problem
+from base.replica import ReplicaReadsMixin
 from leaderboards.boards import BOARDS
 from leaderboards.errors import NoPreviousPeriod, UnknownBoard
 from leaderboards.selectors import board_read
@@ -19,7 +20,7 @@ from leaderboards.serializers import (
 
 
 @extend_schema(tags=["leaderboards"])
-class LeaderboardViewSet(viewsets.ViewSet):
+class LeaderboardViewSet(ReplicaReadsMixin, viewsets.ViewSet):
     lookup_field = "board"
     lookup_value_regex = "[^/]+"
 
@@ -75,11 +76,16 @@ class LeaderboardViewSet(viewsets.ViewSet):
             raise QueryParameterError(query.errors)
         if board == "streak" and query.validated_data["period"] != "current":
             raise NoPreviousPeriod()
-        page = board_read(
-            user_id=request.user.pk,
-            board=board,
-            period=query.validated_data["period"],
-            limit=query.validated_data["limit"],
-            now=timezone.now(),
-        )
-        return Response(board_data(page))
+        now = timezone.now()
+
+        def read():
+            return board_read(
+                user_id=request.user.pk,
+                board=board,
+                period=query.validated_data["period"],
+                limit=query.validated_data["limit"],
+                now=now,
+                using=self.read_alias,
+            )
+
+        return Response(board_data(self.reading(request, read)))

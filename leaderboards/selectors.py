@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, Sum
 
 from engagement.errors import AccountUnavailable
@@ -56,30 +56,33 @@ class BoardPage:
 
 
 @contextmanager
-def _one_snapshot() -> Iterator[None]:
+def _one_snapshot(using: str) -> Iterator[None]:
     """The top, the caller's score and the counts from one moment: a
     REPEATABLE READ transaction on PostgreSQL (no locks). On SQLite, the
     development database, a transaction would take the write lock (IMMEDIATE),
-    so the reads run as they come."""
+    so the reads run as they come. A hot standby takes REPEATABLE READ too."""
+    connection = connections[using]
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         yield
         return
-    with transaction.atomic():
+    with transaction.atomic(using=using):
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
 
 
-def _top(board: Board, monday: dt.date, limit: int) -> list[Ranked]:
+def _top(board: Board, monday: dt.date, limit: int, using: str = DEFAULT_DB_ALIAS) -> list[Ranked]:
     if board == "streak":
         streaks = (
-            UserState.objects.filter(STREAK_BOARD)
+            UserState.objects.using(using)
+            .filter(STREAK_BOARD)
             .order_by("-streak", "user_id")
             .values_list("user_id", "user__display_name", "streak")
         )
         return list(ranked(streaks[:limit]))
     weeks = (
-        WeeklyCheckins.objects.filter(week_start=monday, user__leaderboard_opt_in=True)
+        WeeklyCheckins.objects.using(using)
+        .filter(week_start=monday, user__leaderboard_opt_in=True)
         .order_by("-checkins", "user_id")
         .values_list("user_id", "user__display_name", "checkins")
     )
@@ -87,14 +90,22 @@ def _top(board: Board, monday: dt.date, limit: int) -> list[Ranked]:
 
 
 def board_read(
-    *, user_id: uuid.UUID, board: Board, period: Period, limit: int, now: dt.datetime
+    *,
+    user_id: uuid.UUID,
+    board: Board,
+    period: Period,
+    limit: int,
+    now: dt.datetime,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> BoardPage:
     """The board as the caller sees it at ``now``: the weekly board of their
     own local ISO week (or the one before), the streak board as it stands.
-    ``me`` is None when the caller is not on it (opted out, or no score)."""
-    with _one_snapshot():
+    ``me`` is None when the caller is not on it (opted out, or no score).
+    Every read from the database ``using`` names."""
+    with _one_snapshot(using):
         found = (
-            User.objects.filter(pk=user_id, is_active=True)
+            User.objects.using(using)
+            .filter(pk=user_id, is_active=True)
             .values_list(
                 "timezone",
                 "leaderboard_opt_in",
@@ -126,14 +137,19 @@ def board_read(
             final, key = period == "previous" and now >= week_final_at(monday), weekly_key(monday)
             if shown:
                 score = (
-                    WeeklyCheckins.objects.filter(user_id=user_id, week_start=monday)
+                    WeeklyCheckins.objects.using(using)
+                    .filter(user_id=user_id, week_start=monday)
                     .values_list("checkins", flat=True)
                     .first()
                 )
-        top = _top(board, monday, limit)
-        counts = BoardScore.objects.filter(board=key).aggregate(
-            participants=Sum("users"),
-            above=Sum("users", filter=Q(score__gt=score or 0)),
+        top = _top(board, monday, limit, using)
+        counts = (
+            BoardScore.objects.using(using)
+            .filter(board=key)
+            .aggregate(
+                participants=Sum("users"),
+                above=Sum("users", filter=Q(score__gt=score or 0)),
+            )
         )
     me = MyRank(rank=1 + (counts["above"] or 0), score=score) if score else None
     return BoardPage(

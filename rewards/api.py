@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from base.openapi import problem
+from base.replica import ReplicaReadsMixin
 from engagement.examples import STATE_EXAMPLE, meta_example
 from engagement.serializers import state_data, step_meta
 from rewards import selectors, services
@@ -85,7 +86,7 @@ def _no_input(request: Request) -> None:
 
 
 @extend_schema(tags=["rewards"])
-class RewardViewSet(viewsets.ViewSet):
+class RewardViewSet(ReplicaReadsMixin, viewsets.ViewSet):
     lookup_field = "id"
     lookup_value_regex = _slug_id_regex(Reward)
 
@@ -115,8 +116,11 @@ class RewardViewSet(viewsets.ViewSet):
         },
     )
     def list(self, request):
-        statuses = selectors.rewards_for_user(user_id=request.user.pk)
-        return Response(RewardOutputSerializer(statuses, many=True).data)
+        def read():
+            statuses = selectors.rewards_for_user(user_id=request.user.pk, using=self.read_alias)
+            return Response(RewardOutputSerializer(statuses, many=True).data)
+
+        return self.reading(request, read)
 
     @extend_schema(
         operation_id="rewards_claim",
@@ -169,7 +173,7 @@ class RewardViewSet(viewsets.ViewSet):
 
 
 @extend_schema(tags=["shop"])
-class ToolViewSet(viewsets.ViewSet):
+class ToolViewSet(ReplicaReadsMixin, viewsets.ViewSet):
     """The shop catalog is public."""
 
     authentication_classes: list = []
@@ -192,7 +196,11 @@ class ToolViewSet(viewsets.ViewSet):
         },
     )
     def list(self, request):
-        return Response(ToolOutputSerializer(selectors.tools_for_sale(), many=True).data)
+        def read():
+            tools = selectors.tools_for_sale(using=self.read_alias)
+            return Response(ToolOutputSerializer(tools, many=True).data)
+
+        return self.reading(request, read)
 
 
 @extend_schema(tags=["shop"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, QuerySet
 
 from engagement import rules
@@ -48,33 +49,33 @@ def reward_status(*, reward: Reward, owned: UserReward | None, state: rules.Stat
     )
 
 
-def user_rules_state(*, user_id: uuid.UUID) -> rules.State:
+def user_rules_state(*, user_id: uuid.UUID, using: str = DEFAULT_DB_ALIAS) -> rules.State:
     """The user's state as plain values; the initial state before the row exists."""
-    row = UserState.objects.filter(user_id=user_id).first()
+    row = UserState.objects.using(using).filter(user_id=user_id).first()
     return row.as_rules_state() if row else initial_state()
 
 
-def rewards_for_user(*, user_id: uuid.UUID) -> list[RewardStatus]:
+def rewards_for_user(*, user_id: uuid.UUID, using: str = DEFAULT_DB_ALIAS) -> list[RewardStatus]:
     """Every active reward, and every reward the user owns (ownership is
     forever: staff taking a reward off the catalog does not take it from
     those who unlocked it), with the user's status and progress, in three
     queries whatever the size of the catalog: the user's ownership rows,
-    rewards, state."""
-    owned = {ur.reward_id: ur for ur in UserReward.objects.filter(user_id=user_id)}
+    rewards, state; all three from the database ``using`` names."""
+    owned = {ur.reward_id: ur for ur in UserReward.objects.using(using).filter(user_id=user_id)}
     rewards = list(
-        Reward.objects.filter(Q(active=True) | Q(pk__in=list(owned))).order_by(
-            "rule", "threshold", "id"
-        )
+        Reward.objects.using(using)
+        .filter(Q(active=True) | Q(pk__in=list(owned)))
+        .order_by("rule", "threshold", "id")
     )
-    state = user_rules_state(user_id=user_id)
+    state = user_rules_state(user_id=user_id, using=using)
     return [
         reward_status(reward=reward, owned=owned.get(reward.pk), state=state) for reward in rewards
     ]
 
 
-def tools_for_sale() -> QuerySet[Tool]:
+def tools_for_sale(*, using: str = DEFAULT_DB_ALIAS) -> QuerySet[Tool]:
     """The active shop catalog, cheapest first."""
-    return Tool.objects.filter(active=True).order_by("price", "id")
+    return Tool.objects.using(using).filter(active=True).order_by("price", "id")
 
 
 def inventory_capacity() -> int:
