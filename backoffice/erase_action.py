@@ -24,6 +24,7 @@ from django.utils import timezone
 from backoffice.admin_actions import MAX_USERS_PER_ACTION
 from base.admin_mixins import AdminMixinBase
 from base.errors import DomainError
+from base.plurals import counted
 from privacy.models import Erasure
 from privacy.services import REASON_MAX_LENGTH, reason_names_account, user_erase
 from users.models import User
@@ -99,7 +100,9 @@ def erase_users(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
             rows += result.total
         if done:
             modeladmin.message_user(
-                request, f"Erased {len(done)} accounts ({rows} rows): {', '.join(done)}."
+                request,
+                f"Erased {counted(len(done), 'account')} ({counted(rows, 'row')}): "
+                f"{', '.join(done)}.",
             )
         if refused:
             modeladmin.message_user(

@@ -17,6 +17,7 @@ from base.admin_mixins import (
     UserEmailSearchMixin,
     short_time,
 )
+from base.plurals import counted
 from rewards.effects import EFFECT_KEYS, REPAIR_EFFECT
 from rewards.models import InventoryItem, Reward, Tool, UserReward
 from rewards.services.backfill import reward_backfill_enqueue
@@ -138,7 +139,9 @@ class CatalogAdmin(admin.ModelAdmin):
         for obj in changed:
             self.log_change(request, obj, f"Set active={active}.")
         state = "active" if active else "inactive"
-        self.message_user(request, f"{len(changed)} entries set {state}.", messages.SUCCESS)
+        self.message_user(
+            request, f"{counted(len(changed), 'entry', 'entries')} set {state}.", messages.SUCCESS
+        )
         if active and changed:
             self.activated(request, changed)
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from base.admin_mixins import BigTableAdminMixin, NewestInline, ReadOnlyAdminMixin
+from base.plurals import counted
 from webhooks import selectors, services, signing
 from webhooks.admin_forms import EndpointForm
 from webhooks.admin_tools import EndpointToolsMixin
@@ -238,7 +239,7 @@ class DeliveryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             return
         retried = services.retry_now(delivery_ids=ids, now=timezone.now())
         skipped = len(ids) - retried
-        text = f"{retried} of {len(ids)} deliveries will be attempted now."
+        text = f"{retried} of {counted(len(ids), 'delivery', 'deliveries')} will be attempted now."
         if skipped:
             text += f" {skipped} skipped: delivered already, or an attempt is in flight."
         self.message_user(request, text, messages.SUCCESS if retried else messages.WARNING)

@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from base.admin_mixins import AdminMixinBase
+from base.plurals import counted
 from webhooks import selectors, services
 from webhooks.admin_forms import ReplayForm
 from webhooks.models import WebhookEndpoint
@@ -127,17 +128,22 @@ class EndpointToolsMixin(AdminMixinBase):
     ) -> HttpResponse:
         from webhooks.tasks import replay
 
-        events = f"{selectors.COUNT_CAP}+" if covered > selectors.COUNT_CAP else str(covered)
+        events = (
+            f"{selectors.COUNT_CAP}+ events"
+            if covered > selectors.COUNT_CAP
+            else counted(covered, "event")
+        )
         with transaction.atomic():
             replay.enqueue(endpoint_id=endpoint.pk, since=since.isoformat(), only_missing=False)
             self.log_change(
                 request,
                 endpoint,
-                f"Replay from {since:%Y-%m-%d %H:%M:%S} UTC enqueued ({events} events).",
+                f"Replay from {since:%Y-%m-%d %H:%M:%S} UTC enqueued ({events}).",
             )
         self.message_user(
             request,
-            f"Replay from {since:%Y-%m-%d %H:%M:%S} UTC enqueued: {events} events, each sent "
+            f"Replay from {since:%Y-%m-%d %H:%M:%S} UTC enqueued: {events}, each "
+            "sent "
             "again by the workers (receivers deduplicate by webhook-id).",
             messages.SUCCESS,
         )

@@ -93,7 +93,7 @@ def test_with_a_reason_erases_every_row_and_leaves_an_audit_row(staff_client, st
     log = LogEntry.objects.get(content_type=ContentType.objects.get_for_model(Erasure))
     assert (log.user_id, log.object_id, log.action_flag) == (staff.pk, str(erasure.pk), ADDITION)
     assert "ann" not in log.object_repr + log.change_message
-    assert messages_of(response)[0].startswith("Erased 1 accounts (")
+    assert messages_of(response)[0].startswith("Erased 1 account (")
 
 
 @pytest.mark.parametrize("reason", ["", "   "])

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from base.plurals import counted
 from leaderboards.services import board_score_mismatches, boards_rebuild
 
 
@@ -24,8 +25,10 @@ class Command(BaseCommand):
             for (board, score), (stored, expected) in sorted(mismatches.items()):
                 self.stdout.write(f"{board} score {score}: {stored} != {expected}")
             if mismatches:
-                raise CommandError(f"{len(mismatches)} histogram rows differ from the rows.")
+                raise CommandError(
+                    f"{counted(len(mismatches), 'histogram sum')} differ from the rows."
+                )
             self.stdout.write("The leaderboards' histograms agree with the rows.")
             return
         written = boards_rebuild()
-        self.stdout.write(f"Rebuilt the leaderboards' histograms: {written} rows.")
+        self.stdout.write(f"Rebuilt the leaderboards' histograms: {counted(written, 'row')}.")
