@@ -13,7 +13,8 @@ local PostgreSQL (trust authentication, user ``postgres``)::
 
 The command form exports ``PGBOUNCER_PORT`` and rewrites ``DATABASE_URL`` (if
 set) to go through PgBouncer. Standard library only (psql answers the admin
-console and the checks), so any script can import it. See docs/SCALING.md.
+console; psycopg only for the session state check), so any script can import
+it. See docs/SCALING.md.
 """
 
 from __future__ import annotations
@@ -238,12 +239,15 @@ class PgBouncer:
         """What any server connection of ``database`` still carries from an
         earlier transaction (see SESSION_STATE_CHECKS); [] when clean.
 
-        Opens ``pool_size`` clients at once, each inside a transaction, so that
-        each holds a server connection of its own and together they visit every
-        one: a leftover cannot hide on a connection the check did not get."""
+        Opens ``pool_size`` clients, each inside a transaction until all of
+        them are, so that each holds a server connection of its own and
+        together they visit every one: a leftover cannot hide on a connection
+        the check did not get. Run it when no other client is busy."""
         import threading
 
-        barrier = threading.Barrier(self.pool_size, timeout=30)
+        import psycopg  # the project's driver; its prepared statements off
+
+        barrier = threading.Barrier(self.pool_size, timeout=60)
         found: list[str] = []
         seen: set[int] = set()
         errors: list[str] = []
@@ -251,35 +255,29 @@ class PgBouncer:
             f"SELECT '{kind}', x::text FROM ({sql}) AS q(x)"
             for kind, sql in SESSION_STATE_CHECKS.items()
         )
-        script = (
-            "BEGIN",
-            "SELECT 'pid', pg_backend_pid()::text",
-            union,
-            # hold this server connection until every client has one
-            "SELECT 'sleep', '' FROM pg_sleep(0.5)",
-            "COMMIT",
-        )
 
         def visit() -> None:
             try:
-                barrier.wait()
-                rows = self.psql(database, *script)
+                with psycopg.connect(
+                    self.url(database), prepare_threshold=None, connect_timeout=10
+                ) as conn:
+                    barrier.wait()
+                    (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+                    rows = conn.execute(union).fetchall()
+                    barrier.wait()  # every client holds its own server connection
+                    conn.rollback()
             except Exception as exc:  # reported below
                 errors.append(repr(exc))
+                barrier.abort()
                 return
-            pid = next(int(value) for kind, value in rows if kind == "pid")
             seen.add(pid)
-            found.extend(
-                f"{kind} {value!r} on backend {pid}"
-                for kind, value in rows
-                if kind in SESSION_STATE_CHECKS
-            )
+            found.extend(f"{kind} {value!r} on backend {pid}" for kind, value in rows)
 
         threads = [threading.Thread(target=visit) for _ in range(self.pool_size)]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(60)
+            thread.join(120)
         if errors:
             raise RuntimeError("session state check failed: " + "; ".join(errors))
         unvisited = self.server_pids(database) - seen
