@@ -248,7 +248,7 @@ def test_a_mixed_burst_with_idempotent_replays_keeps_every_invariant(server, mak
                   "effects": {"loyalty": 1}},
     )  # fmt: skip
     users = make_users(60, loyalty=100)
-    ops = []  # (user, method, path, key)
+    ops = []  # (user, token, method, path, idempotency key)
     for user, token in users:
         checkin_key, buy_key = uuid.uuid4().hex, uuid.uuid4().hex
         ops += [
