@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test fuzz client-check bench soak chaos install install-dev migrate lint typecheck format check clean requirements
+.PHONY: run test fuzz client-check bench soak chaos test-pgbouncer install install-dev migrate lint typecheck format check clean requirements
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -95,7 +95,16 @@ clean:
 
 # Fault tests against the production server on PostgreSQL (also run by .ci/run).
 chaos: install-dev
-	$(BIN)/python -m pytest scripts/chaos --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -o addopts="" -q
+	$(BIN)/python -m pytest scripts/chaos --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -o addopts="" -q \
+	  --ignore=scripts/chaos/test_pgbouncer.py
+
+# The service through PgBouncer in transaction pooling (Debian's pgbouncer, started on a free
+# port by scripts/pgbouncer.py; also run by .ci/run): the live tests (session state, release
+# lock, a mixed burst with replays, faults behind PgBouncer), then the stress mix through it.
+# About two minutes. See docs/SCALING.md, "PgBouncer".
+test-pgbouncer: install-dev
+	$(BIN)/python -m pytest scripts/chaos/test_pgbouncer.py --confcutdir=scripts/chaos -p no:django -p no:cacheprovider -o addopts="" -q
+	$(BIN)/python scripts/stress/run.py --database postgres --pgbouncer 4 --workers 3 --rounds 2 --seconds 20 $(STRESS_ARGS)
 
 # Recompile the pinned, hashed requirements from the .in files. Pins move only
 # when asked: UPGRADE="--upgrade-package django" (or --upgrade for all).

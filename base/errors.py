@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, InternalError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 
@@ -136,6 +136,21 @@ def _api_exception_problem(request: HttpRequest | None, exc: exceptions.APIExcep
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
+def database_failed(exc: BaseException | None) -> bool:
+    """The database connection failed under the request (see DATABASE_UNAVAILABLE).
+
+    Also an ``InternalError`` that psycopg raised itself, without a SQLSTATE
+    from the server (e.g. "received 2 results from command 'BEGIN'"): the
+    connection answered out of turn, as when PgBouncer passes on the FATAL of
+    a server connection terminated under it, and is closed. An
+    ``InternalError`` the server reported (it has a SQLSTATE, e.g. a statement
+    in an aborted transaction) is a bug, and stays a 500."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return True
+    cause = exc.__cause__ if isinstance(exc, InternalError) else None
+    return cause is not None and getattr(cause, "sqlstate", "") is None
+
+
 def database_unavailable(request: HttpRequest | None) -> JsonResponse:
     note_database_failure()
     return problem_response(
@@ -166,7 +181,7 @@ def constraint_conflict(request: HttpRequest | None, exc: IntegrityError) -> Jso
 def problem_exception_handler(exc: Exception, context: dict[str, Any]):
     """DRF ``EXCEPTION_HANDLER``: every known failure becomes a problem response."""
     request = context.get("request")
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if database_failed(exc):
         logger.error("Database unavailable: %s", exc.__class__.__name__, exc_info=exc)
         return database_unavailable(request)
     if isinstance(exc, IntegrityError):
@@ -216,7 +231,7 @@ def server_error(request: HttpRequest) -> JsonResponse:
     # Called while Django handles the exception, so it is still in sys.exc_info():
     # a database outage outside a DRF view (e.g. in a middleware) is a 503 too.
     escaped = sys.exc_info()[1]
-    if isinstance(escaped, DATABASE_UNAVAILABLE):
+    if database_failed(escaped):
         return database_unavailable(request)
     if isinstance(escaped, IntegrityError):
         return constraint_conflict(request, escaped)

@@ -149,6 +149,13 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     )
     if _db["OPTIONS"]["pool"]["max_size"] < _db["OPTIONS"]["pool"]["min_size"]:
         raise ImproperlyConfigured("DB_POOL_MAX must be at least DB_POOL_MIN.")
+    # Behind PgBouncer in transaction pooling (docs/SCALING.md, "PgBouncer"):
+    # each transaction may run on another server connection, so nothing may
+    # outlive one. Django's server-side cursors (QuerySet.iterator() outside a
+    # transaction declares them WITH HOLD) would; the rest already holds
+    # (Django disables psycopg's prepared statements, prepare_threshold=None).
+    if env.bool("DB_TRANSACTION_POOLING", default=False):
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
 

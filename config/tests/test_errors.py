@@ -1,7 +1,8 @@
 """Every failure, the framework's own included, is a problem+json with a code."""
 
+import psycopg
 import pytest
-from django.db.utils import IntegrityError, InterfaceError, OperationalError
+from django.db.utils import IntegrityError, InterfaceError, InternalError, OperationalError
 from django.test import Client
 
 from base.testing import assert_problem
@@ -134,10 +135,35 @@ def test_readyz_is_503_problem_when_the_database_is_unreachable(api_client, monk
     assert_problem(api_client.get("/readyz"), 503, "database_unavailable")
 
 
+def _from(error: Exception, cause: Exception) -> Exception:
+    """``error`` as Django's wrapper raises it: the driver's error as its cause."""
+    error.__cause__ = cause
+    return error
+
+
 # An escaped database error, in a view or in a middleware: (error, status, code).
 ESCAPED = [
     (OperationalError("server closed the connection unexpectedly"), 503, "database_unavailable"),
     (InterfaceError("connection already closed"), 503, "database_unavailable"),
+    # psycopg's own protocol check (no SQLSTATE): PgBouncer passed on the FATAL
+    # of a terminated server connection ahead of BEGIN's result.
+    (
+        _from(
+            InternalError("received 2 results from command 'BEGIN'"),
+            psycopg.InternalError("received 2 results from command 'BEGIN'"),
+        ),
+        503,
+        "database_unavailable",
+    ),
+    # An InternalError the server reported is a bug, not an outage.
+    (
+        _from(
+            InternalError("current transaction is aborted"),
+            psycopg.errors.InFailedSqlTransaction("current transaction is aborted"),
+        ),
+        500,
+        "internal_error",
+    ),
     (
         IntegrityError('duplicate key value violates unique constraint "x"'),
         409,

@@ -12,12 +12,19 @@ with the database's own ceiling for the same work.
    the service, not written by hand) at the same concurrency, and prints every
    scenario's ratio to that ceiling.
 
+With --pgbouncer [POOL] the server reaches PostgreSQL through a PgBouncer in
+transaction pooling with POOL server connections (scripts/pgbouncer.py, started
+and stopped here). The ceiling stays pgbench straight on PostgreSQL, so the
+ratios compare with a run without it; a second pgbench line goes through the
+same PgBouncer and shows what it costs on the same SQL.
+
 Not part of CI: figures depend on the machine; see docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import re
@@ -35,6 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from pgbouncer import PgBouncer  # noqa: E402
 
 
 @dataclass
@@ -397,6 +407,16 @@ def main() -> int:
         help="subscribe one webhook endpoint to every event type, so each change also "
         "stages its fan-out in the outbox (no worker runs: only the hot path's cost is measured)",
     )
+    parser.add_argument(
+        "--pgbouncer",
+        type=int,
+        nargs="?",
+        const=8,
+        default=0,
+        metavar="POOL",
+        help="the server through a PgBouncer in transaction pooling with POOL server "
+        "connections (8 when not given; 0: straight to PostgreSQL)",
+    )
     args = parser.parse_args()
 
     for tool in ("wrk", "pgbench", "psql"):
@@ -458,7 +478,20 @@ def main() -> int:
     bench_start = timezone.now()
     server_log = work / "server.log"
     require_free_port(args.port)
-    server = start_server(args.server, args.workers, args.threads, args.port, env, server_log)
+    server_env = env
+    bouncer = None
+    if args.pgbouncer:
+        bouncer = PgBouncer(pool_size=args.pgbouncer).start()
+        atexit.register(bouncer.stop)  # also when a scenario fails
+        server_env = {
+            **env,
+            "DATABASE_URL": bouncer.rewrite(db_url),
+            "DB_TRANSACTION_POOLING": "1",
+        }
+        print(f"== through PgBouncer: transaction pooling, {args.pgbouncer} server connections")
+    server = start_server(
+        args.server, args.workers, args.threads, args.port, server_env, server_log
+    )
     results: list[Result] = []
     try:
         common = dict(
@@ -530,6 +563,12 @@ def main() -> int:
     ceiling, ceiling_latency = run_pgbench(
         db_url, script, args.seconds, args.connections, args.wrk_threads
     )
+    if bouncer:
+        through, through_latency = run_pgbench(
+            bouncer.rewrite(db_url), script, args.seconds, args.connections, args.wrk_threads
+        )
+        leftovers = bouncer.leftover_session_state(db_name)
+        bouncer.stop()
 
     ok_status = {"A": 201, "B": 200, "C": 200, "D": 409}
     print()
@@ -548,6 +587,11 @@ def main() -> int:
             f"{' TOKENS EXHAUSTED' if r.exhausted else ''}"
         )
     print(f"{'pgbench check-in ceiling':32} {ceiling:9.0f} {'':9} {ceiling_latency:8.1f}")
+    if bouncer:
+        print(f"{'pgbench through PgBouncer':32} {through:9.0f} {'':9} {through_latency:8.1f}")
+        if leftovers:
+            print("SESSION STATE left on PgBouncer's server connections:", leftovers[:5])
+            failed = True
     # wrk stops with up to one request in flight per connection: the server
     # completes those (rows written) but wrk never reads their 201.
     in_flight = rows - successes

@@ -4,6 +4,7 @@ can break. Run with `make chaos`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(ROOT / "scripts"))  # pgbouncer.py
 
 from proxy import TcpProxy  # noqa: E402
 
@@ -97,18 +99,26 @@ class Server:
 
 @pytest.fixture
 def server(proxy, tmp_path):
+    # through the proxy, named so the tests can find its connections
+    url = f"postgres://postgres@127.0.0.1:{proxy.port}/{DB_NAME}?application_name={APP_NAME}"
+    with serve(url, tmp_path) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve(database_url: str, tmp_path: Path, **extra_env: str):
+    """The production server (bin/serve) on a free port, on ``database_url``."""
     port = _free_port()
     env = {
         **BASE_ENV,
-        # through the proxy, named so the tests can find its connections
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{proxy.port}/{DB_NAME}"
-        f"?application_name={APP_NAME}",
+        "DATABASE_URL": database_url,
         "DATABASE_CONNECT_TIMEOUT": "2",
         "WEB_CONCURRENCY": os.environ.get("CHAOS_WORKERS", "3"),
         "WEB_THREADS": "4",
         "PORT": str(port),
         "BIND": "127.0.0.1",
         "PY_BIN": str(Path(sys.executable).parent),
+        **extra_env,
     }
     log = tmp_path / "server.log"
     with log.open("w") as out:
@@ -116,13 +126,15 @@ def server(proxy, tmp_path):
             [str(ROOT / "bin/serve")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     server = Server(process=process, port=port, log=log)
-    wait_until(lambda: get(server, "/healthz").status == 200, timeout=30)
-    yield server
-    process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        wait_until(lambda: get(server, "/healthz").status == 200, timeout=30)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _free_port() -> int:

@@ -5,12 +5,16 @@ answers, and afterwards every success has its rows and every ledger replays.
     python scripts/stress/run.py --database postgres            # 3 workers
     python scripts/stress/run.py --database sqlite --rounds 2   # WAL, 2 workers
     python scripts/stress/run.py --server-root /tmp/old         # another tree's server
+    python scripts/stress/run.py --pgbouncer 4                  # through PgBouncer
 
 Each round takes a fresh cohort of users prepared on the edge of unlocking
 (see django_side.py) and fires their check-ins, claims, buys, uses, time-zone
 changes and reads together, while a separate process makes staff grants to
 the same users (`grant`, called in-process) and `manage.py grant` processes run
-beside it. See docs/TESTING.md.
+beside it. With --pgbouncer N, every process (server, staff, migrations,
+checks) reaches PostgreSQL through a PgBouncer in transaction pooling with N
+server connections, and afterwards none of them may carry session state
+(scripts/pgbouncer.py). See docs/TESTING.md and docs/SCALING.md.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
 from checks import CLI, accounting  # noqa: E402
 from ops import KINDS, STAFF_ALLOWED, round_ops, send  # noqa: E402
+from pgbouncer import PgBouncer  # noqa: E402
 
 APP_NAME = "engagement-stress-server"
 ADMIN_URL = os.environ.get("STRESS_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -69,6 +75,9 @@ class Harness:
         self.failures: list[str] = []
         self.processes: list[subprocess.Popen] = []
         self.max_connections = 0
+        self.bouncer: PgBouncer | None = None
+        if args.pgbouncer and args.database != "postgres":
+            raise SystemExit("--pgbouncer needs --database postgres")
         if args.database == "postgres":
             self.db_name = "engagement_stress_" + uuid.uuid4().hex[:8]
             url = ADMIN_URL.rsplit("/", 1)[0] + "/" + self.db_name
@@ -92,6 +101,10 @@ class Harness:
             "DB_POOL_MAX": str(args.pool),
         }
         self.env.pop("REDIS_URL", None)
+        if args.pgbouncer:
+            self.bouncer = PgBouncer(pool_size=args.pgbouncer).start()
+            self.env["DATABASE_URL"] = self.bouncer.rewrite(url)
+            self.env["DB_TRANSACTION_POOLING"] = "1"
         if args.redis_url:  # else the database cache holds the throttle counters
             self.env["REDIS_URL"] = args.redis_url
 
@@ -167,13 +180,20 @@ class Harness:
         raise SystemExit("server did not start:\n" + self.server_log.read_text()[-3000:])
 
     def monitor(self, stop: threading.Event) -> None:
-        """PostgreSQL: the most connections the server ever held at once."""
+        """PostgreSQL: the most connections the server ever held at once
+        (through PgBouncer: the most of its server connections, whoever used them)."""
         import psycopg
 
-        sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        if self.bouncer:
+            sql, param = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", self.db_name
+        else:
+            sql, param = (
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                APP_NAME,
+            )
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             while not stop.is_set():
-                (count,) = conn.execute(sql, [APP_NAME]).fetchone()
+                (count,) = conn.execute(sql, [param]).fetchone()
                 self.max_connections = max(self.max_connections, count)
                 stop.wait(0.02)
 
@@ -263,11 +283,24 @@ class Harness:
         cohorts = {u["email"] for r in range(rounds_run) for u in setup["cohorts"][str(r)]}
         report["users"] = {e: v for e, v in report["users"].items() if e in cohorts}
         self.failures += accounting(answers, staff_outcomes, report, setup["start_tools"])
+        if self.bouncer and self.max_connections > self.args.pgbouncer:
+            self.failures.append(
+                f"{self.max_connections} server connections at once, more than PgBouncer's "
+                f"{self.args.pgbouncer}: something went around it"
+            )
+        if self.bouncer:
+            self.failures += [
+                f"PgBouncer server connection kept session state: {leftover}"
+                for leftover in self.bouncer.leftover_session_state(self.db_name)
+            ]
 
     def summary(self, answers, staff_outcomes, rounds_run, elapsed, total) -> None:
         args = self.args
+        through = (
+            f" through PgBouncer ({args.pgbouncer} server connections)" if self.bouncer else ""
+        )
         print(
-            f"\nstress on {args.database} ({self.root}): {args.workers} workers x "
+            f"\nstress on {args.database}{through} ({self.root}): {args.workers} workers x "
             f"{args.threads} threads, {rounds_run} rounds x {args.users} users, "
             f"{args.clients} client threads"
         )
@@ -293,7 +326,7 @@ class Harness:
             f"total {total:.1f} s with setup and checks"
         )
         if self.db_name:
-            bound = args.workers * args.pool
+            bound = args.pgbouncer or args.workers * args.pool
             print(f"  most server connections at once: {self.max_connections} (bound {bound})")
         if self.failures:
             print(f"FAILED: {len(self.failures)} problems; the first ones:")
@@ -304,6 +337,8 @@ class Harness:
 
     def cleanup(self) -> None:
         self.stop_all()
+        if self.bouncer:
+            self.bouncer.stop()
         if self.db_name:
             psql(f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)")
         if self.failures and self.args.keep_logs:
@@ -329,6 +364,13 @@ def main() -> int:
     )
     parser.add_argument("--redis-url", default="", help="cache on Redis (default: database)")
     parser.add_argument("--keep-logs", action="store_true", help="keep logs of a failed run")
+    parser.add_argument(
+        "--pgbouncer",
+        type=int,
+        default=0,
+        metavar="N",
+        help="through a PgBouncer in transaction pooling with N server connections",
+    )
     args = parser.parse_args()
     harness = Harness(args)
     try:
