@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from base.openapi import problem
 from privacy import services
 from privacy.serializers import ExportOutputSerializer, MeEraseInputSerializer
-from users.errors import InvalidCredentials
+from users.errors import WrongPassword
 from users.throttling import failed_logins_per_ip
 
 EXPORT_EXAMPLE = {
@@ -84,8 +84,8 @@ class MePrivacyViewSet(viewsets.ViewSet):
                 "answer 401 account_unavailable from now on."
             ),
             **problem(
-                401,
-                InvalidCredentials,
+                403,
+                WrongPassword,
                 description="(the password is wrong: nothing is erased; counted like a "
                 "failed login)",
             ),
@@ -93,7 +93,7 @@ class MePrivacyViewSet(viewsets.ViewSet):
     )
     def destroy(self, request):
         """Erase the caller's account and all of its data, confirmed with the
-        password (401 ``invalid_credentials`` when wrong: nothing is erased).
+        password (403 ``wrong_password`` when wrong: nothing is erased).
         Wrong passwords count against the client's failed-login limit."""
         data = MeEraseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

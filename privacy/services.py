@@ -37,7 +37,7 @@ from privacy.errors import InvalidErasureReason, ReasonNamesTheAccount
 from privacy.models import Erasure
 from privacy.sections import installed_sections, user_relations
 from users.authentication import check_token_version
-from users.errors import InvalidCredentials
+from users.errors import WrongPassword
 from users.models import User
 
 FORMAT_VERSION = 1
@@ -226,5 +226,5 @@ def me_erase(*, user_id: uuid.UUID, password: str, now: dt.datetime) -> ErasureR
     if found is None or not found[1]:
         raise AccountUnavailable()
     if not check_password(password, found[0]):
-        raise InvalidCredentials("The password is wrong.")
+        raise WrongPassword("The password is wrong.")
     return user_erase(user_id=user_id, now=now, reason=None)

@@ -28,6 +28,7 @@ from users.errors import (
     InvalidResetToken,
     TimezoneChangeTooSoon,
     TokenRevoked,
+    WrongPassword,
 )
 from users.serializers import (
     AuthOutputSerializer,
@@ -267,7 +268,7 @@ class AuthViewSet(viewsets.ViewSet):
         operation_id="auth_password_change",
         description=(
             "Change the password. Every earlier access and refresh token of the account "
-            "is revoked; the answer carries the new pair. 401 `invalid_credentials` for a "
+            "is revoked; the answer carries the new pair. 403 `wrong_password` for a "
             "wrong `old_password` (counted like a failed login), 400 for a new password "
             "the validators refuse."
         ),
@@ -285,8 +286,8 @@ class AuthViewSet(viewsets.ViewSet):
                 PAIR_EXAMPLE,
             ),
             **problem(
-                401,
-                InvalidCredentials,
+                403,
+                WrongPassword,
                 description="(`old_password` is wrong; counted like a failed login.)",
             ),
         },

@@ -16,6 +16,17 @@ class InvalidCredentials(DomainError):
     default_detail = "E-mail or password is wrong."
 
 
+class WrongPassword(InvalidCredentials):
+    """The signed-in caller's password confirmation is wrong (changing the
+    password, erasing the account). 403, not 401: the bearer token is good, and
+    a client that treats 401 as "sign in again" must not sign the user out for
+    a mistyped password. Counted like a failed login all the same."""
+
+    status = 403
+    code = "wrong_password"
+    default_detail = "The password is wrong."
+
+
 class TimezoneChangeTooSoon(DomainError):
     """``allowed_at``: when the time zone can be changed again."""
 

@@ -32,6 +32,7 @@ from users.errors import (
     InvalidCredentials,
     InvalidResetToken,
     TimezoneChangeTooSoon,
+    WrongPassword,
 )
 from users.models import User, normalize_email
 from users.signals import leaderboard_opt_in_changed
@@ -182,7 +183,7 @@ def _password_set(*, user: User, new_password: str) -> int | None:
 def user_password_change(*, user_id: uuid.UUID, old_password: str, new_password: str) -> int:
     """Change the password (the current one proves it is the owner) and
     revoke every earlier token; returns the new token version, for the new
-    pair the caller receives. 401 ``invalid_credentials`` for a wrong current
+    pair the caller receives. 403 ``wrong_password`` for a wrong current
     password (or one changed meanwhile); Django's password validators refuse
     a weak new one (``django.core.exceptions.ValidationError``)."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
@@ -190,11 +191,11 @@ def user_password_change(*, user_id: uuid.UUID, old_password: str, new_password:
         raise AccountUnavailable()
     check_token_version(user.token_version)
     if not user.check_password(old_password):
-        raise InvalidCredentials("The current password is wrong.")
+        raise WrongPassword("The current password is wrong.")
     password_validation.validate_password(new_password, user=user)
     version = _password_set(user=user, new_password=new_password)
     if version is None:
-        raise InvalidCredentials("The password was changed meanwhile.")
+        raise WrongPassword("The password was changed meanwhile.")
     return version
 
 

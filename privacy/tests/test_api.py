@@ -100,7 +100,7 @@ class TestDeleteMe:
 
         response = erase_me(client, password="not my password")
 
-        assert_problem(response, 401, "invalid_credentials")
+        assert_problem(response, 403, "wrong_password")
         assert all_rows() == before
         assert rows_of(ann.pk) == mine
 
@@ -125,7 +125,7 @@ class TestDeleteMe:
         }
         client = client_for(ann)
         for _ in range(2):
-            assert_problem(erase_me(client, "wrong"), 401, "invalid_credentials")
+            assert_problem(erase_me(client, "wrong"), 403, "wrong_password")
 
         assert erase_me(client, "wrong").status_code == 429
         assert User.objects.filter(pk=ann.pk).exists()

@@ -59,7 +59,7 @@ class TestChange:
         assert login(user.email, NEW_PASSWORD).status_code == 200
         assert_problem(login(user.email, TEST_PASSWORD), 401, "invalid_credentials")
 
-    def test_a_wrong_old_password_is_401_and_changes_nothing(self, user):
+    def test_a_wrong_old_password_is_403_and_changes_nothing(self, user):
         pair = token_pair(user)
         before = stored_password(user)
 
@@ -67,7 +67,8 @@ class TestChange:
             CHANGE, {"old_password": "not it at all", "new_password": NEW_PASSWORD}
         )
 
-        assert_problem(response, 401, "invalid_credentials")
+        # 403, not 401: the token is good; a client must not sign the user out.
+        assert_problem(response, 403, "wrong_password")
         assert stored_password(user) == before
         assert bearer_client(pair["access"]).get("/api/v1/me").status_code == 200
 
@@ -133,7 +134,7 @@ class TestChange:
 
         statuses = [client.post(CHANGE, wrong).status_code for _ in range(3)]
 
-        assert statuses == [401, 401, 429]
+        assert statuses == [403, 403, 429]
         right = {"old_password": TEST_PASSWORD, "new_password": NEW_PASSWORD}
         assert_problem(client.post(CHANGE, right), 429, "throttled")
 
