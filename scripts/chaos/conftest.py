@@ -5,6 +5,7 @@ can break. Run with `make chaos`."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -163,7 +164,10 @@ def request(server: Server, method: str, path: str, token: str | None = None, ti
             status, raw, ctype = response.status, response.read(), response.headers["Content-Type"]
     except urllib.error.HTTPError as exc:
         status, raw, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
+        # No whole answer: a connection refused or reset, or a worker killed
+        # after its headers and before its body (IncompleteRead). The client
+        # saw no acknowledgement, so nothing it "knows" was written.
         return Reply(0, None, "", time.monotonic() - started, error=repr(exc))
     try:
         body = json.loads(raw) if raw else None
