@@ -27,6 +27,7 @@ _DESCRIPTIONS = {
     403: "Not allowed.",
     404: "No such resource.",
     409: "Conflicts with the current state (see `code`).",
+    411: "A chunked body the server cannot read; send a Content-Length.",
     413: "Request body too large.",
     415: "Unsupported content type.",
     422: "Unprocessable request (see `code`).",
@@ -234,9 +235,11 @@ class _Facts:
                 "`validation_error`: a field is missing, unknown, of the wrong type or "
                 "invalid (`errors` names it); `malformed_request`: the body is not JSON"
             )
+            said.append("`bad_request`: `Content-Length` is not a number")
             bad += [
                 ("validation_error", "The request body is invalid.", _FIELD_ERRORS),
                 ("malformed_request", "JSON parse error - Expecting value", {}),
+                ("bad_request", "Content-Length is not a number.", {}),
             ]
         if self.query:
             said.append(
@@ -271,6 +274,36 @@ class _Facts:
                 (404, "`not_found`: a cursor the server did not issue.", [_INVALID_CURSOR])
             )
         if self.body:
+            found.append(
+                (
+                    409,
+                    "`constraint_conflict`: a database constraint refused the write (a race "
+                    "no rule foresaw); nothing was changed: retry it. Logged as a bug.",
+                    [
+                        (
+                            "constraint_conflict",
+                            "The request conflicts with a concurrent change; nothing was "
+                            "changed. Retry it.",
+                            {},
+                        )
+                    ],
+                )
+            )
+            found.append(
+                (
+                    411,
+                    "`length_required`: a chunked body behind a server that cannot end it "
+                    "(the shipped servers, granian and gunicorn, can: it does not happen "
+                    "there); send a `Content-Length`.",
+                    [
+                        (
+                            "length_required",
+                            "This server cannot read chunked bodies; send a Content-Length.",
+                            {},
+                        )
+                    ],
+                )
+            )
             found.append(
                 (
                     413,
