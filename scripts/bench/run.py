@@ -57,6 +57,9 @@ class Result:
     statuses: dict[int, int]
     socket_errors: int
     exhausted: int
+    # CPU seconds the scenario cost the server's processes and PostgreSQL's.
+    app_cpu: float = 0.0
+    db_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -208,6 +211,68 @@ def start_server(kind: str, workers: int, threads: int, port: int, env: dict, lo
             time.sleep(0.2)
     server.kill()
     raise SystemExit("server did not start")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, int, int]]:
+    """Every process: pid -> (parent pid, owner uid, CPU ticks used, user + system)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat_file:
+                stat = stat_file.read()
+            uid = os.stat(f"/proc/{entry}").st_uid
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+        found[int(entry)] = (int(fields[1]), uid, int(fields[11]) + int(fields[12]))
+    return found
+
+
+def cpu_seconds(server_pid: int) -> tuple[float, float]:
+    """CPU time used so far by the server's process tree and by PostgreSQL's
+    processes (those of the local ``postgres`` user: the server is on this
+    machine). A process that exits takes its time with it: the workers and
+    the pooled connections live through a scenario."""
+    import pwd
+
+    try:
+        postgres_uid = pwd.getpwnam("postgres").pw_uid
+    except KeyError:
+        postgres_uid = -1
+    processes = _processes()
+    tree, app, db = {server_pid}, 0, 0
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in processes.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    for pid, (_, uid, ticks) in processes.items():
+        if pid in tree:
+            app += ticks
+        elif uid == postgres_uid:
+            db += ticks
+    return app / CLOCK_TICKS, db / CLOCK_TICKS
+
+
+def per_ok(cpu_seconds_used: float, ok_requests: float) -> float:
+    """CPU milliseconds per successful request."""
+    return 1000 * cpu_seconds_used / ok_requests if ok_requests else 0.0
+
+
+def measured(server_pid: int, run) -> Result:
+    """``run()``'s result with the CPU it cost the server and PostgreSQL."""
+    app_before, db_before = cpu_seconds(server_pid)
+    result = run()
+    app_after, db_after = cpu_seconds(server_pid)
+    result.app_cpu, result.db_cpu = app_after - app_before, db_after - db_before
+    return result
 
 
 def run_wrk(name, *, port, method, path, tokens_file, mode, seconds, connections, threads):
@@ -514,14 +579,17 @@ def main() -> int:
             seconds=3,
             **common,
         )
-        a = run_wrk(
-            "A check-in (201)",
-            method="POST",
-            path="/api/v1/checkins",
-            tokens_file=work / "checkin.tokens",
-            mode="once",
-            seconds=args.seconds,
-            **common,
+        a = measured(
+            server.pid,
+            lambda: run_wrk(
+                "A check-in (201)",
+                method="POST",
+                path="/api/v1/checkins",
+                tokens_file=work / "checkin.tokens",
+                mode="once",
+                seconds=args.seconds,
+                **common,
+            ),
         )
         results.append(a)
         checked_in = CheckIn.objects.filter(created_at__gte=bench_start).values_list(
@@ -535,14 +603,17 @@ def main() -> int:
             ("D duplicate check-in (409)", "POST", "/api/v1/checkins", "dup.tokens"),
         ]:
             results.append(
-                run_wrk(
-                    name,
-                    method=method,
-                    path=path,
-                    tokens_file=work / file,
-                    mode="cycle",
-                    seconds=args.seconds,
-                    **common,
+                measured(
+                    server.pid,
+                    lambda name=name, method=method, path=path, file=file: run_wrk(
+                        name,
+                        method=method,
+                        path=path,
+                        tokens_file=work / file,
+                        mode="cycle",
+                        seconds=args.seconds,
+                        **common,
+                    ),
                 )
             )
     finally:
@@ -579,7 +650,8 @@ def main() -> int:
     print()
     print(
         f"{'scenario':32} {'req/s':>9} {'ok/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'x ceiling':>9}  statuses"
+        f"{'x ceiling':>9} {'app cores':>9} {'db cores':>8} {'app ms/ok':>9} {'db ms/ok':>8}"
+        "  statuses"
     )
     for r in results:
         ok = r.ok_rate(ok_status[r.name[0]])
@@ -587,7 +659,9 @@ def main() -> int:
         failed |= bool(bad) or r.socket_errors > 0 or r.exhausted > 0
         print(
             f"{r.name:32} {r.rate:9.0f} {ok:9.0f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} "
-            f"{ok / ceiling:9.2f}  {dict(sorted(r.statuses.items()))}"
+            f"{ok / ceiling:9.2f} {r.app_cpu / r.seconds:9.2f} {r.db_cpu / r.seconds:8.2f} "
+            f"{per_ok(r.app_cpu, ok * r.seconds):9.2f} {per_ok(r.db_cpu, ok * r.seconds):8.2f}"
+            f"  {dict(sorted(r.statuses.items()))}"
             f"{f' socket errors: {r.socket_errors}' if r.socket_errors else ''}"
             f"{' TOKENS EXHAUSTED' if r.exhausted else ''}"
         )
