@@ -272,7 +272,7 @@ class StateChange:
         events) are inserted."""
         if not self.steps:
             for rows in self._extra_rows:
-                statements.insert_rows(rows.model, rows.names, rows.rows)
+                statements.insert_rows(rows)
             return
         ledger = statements.ledger_rows(
             user_id=self.user_id,

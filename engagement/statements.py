@@ -247,12 +247,13 @@ def _insert_statement(rows: Rows) -> tuple[str, list[Any]]:
     return sql, [value for row in prepared for value in row]
 
 
-def insert_rows(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` (values in the order of ``names``) into ``model``'s
-    table in one statement, compiled once per vendor and row count."""
-    if not rows:
+def insert_rows(rows: Rows) -> None:
+    """Insert ``rows`` in one statement, compiled once per vendor, table,
+    columns and row count; a statement of its own (``write_change`` makes it
+    a CTE of the change's write where it can)."""
+    if not rows.rows:
         return
-    sql, params = _insert_statement(Rows(model, tuple(names), rows))
+    sql, params = _insert_statement(rows)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -361,7 +362,8 @@ def counter_add(counter: Counter) -> int:
         cursor.execute(*_counter_statement(counter))
         value = int(cursor.fetchone()[0])
     if counter.histogram is not None:
-        insert_rows(counter.histogram.model, counter.histogram_names(), counter.moves(value))
+        histogram = counter.histogram
+        insert_rows(Rows(histogram.model, counter.histogram_names(), counter.moves(value)))
     return value
 
 
@@ -406,7 +408,7 @@ def write_change(
     if connection.vendor != "postgresql":
         update_state(user_id=user_id, state=state, now=now)
         for rows in inserts:
-            insert_rows(rows.model, rows.names, rows.rows)
+            insert_rows(rows)
         if counter is not None:
             counter_add(counter)
         return

@@ -179,13 +179,9 @@ def record_events(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_events() must run in the transaction of its change.")
     recorded, rows = _event_rows(now=now, events=events, in_feed=in_feed)
-    statements.insert_rows(rows.model, rows.names, rows.rows)
-    events_recorded.send(sender=Event, events=recorded, now=now, write=_insert)
+    statements.insert_rows(rows)
+    events_recorded.send(sender=Event, events=recorded, now=now, write=statements.insert_rows)
     return recorded
-
-
-def _insert(rows: statements.Rows) -> None:
-    statements.insert_rows(rows.model, rows.names, rows.rows)
 
 
 def events_record(change: StateChange) -> list[RecordedEvent]:

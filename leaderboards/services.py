@@ -156,7 +156,7 @@ def streak_losses_reported(*, rows: Iterable[LockedState]) -> None:
 
 def _append(rows: Sequence[ScoreRow]) -> None:
     if rows:
-        insert_rows(BoardScore, _COLUMNS, [list(row) for row in rows])
+        insert_rows(_rows(rows))
         fold_soon.after_commit()
 
 

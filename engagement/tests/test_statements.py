@@ -159,7 +159,7 @@ def test_the_ledger_insert_writes_every_row_as_the_orm_would(user, count):
     ]
 
     ledger = statements.ledger_rows(user_id=user.pk, entries=rows, now=NOON)
-    statements.insert_rows(ledger.model, ledger.names, ledger.rows)
+    statements.insert_rows(ledger)
 
     written = list(LedgerEntry.objects.filter(user_id=user.pk).order_by("id"))
     assert [(e.kind, e.ref, e.reason, e.deltas, e.state_after, e.created_at) for e in written] == [
