@@ -189,11 +189,19 @@ def fan_out(*, event_ids: Sequence[str], now: dt.datetime) -> int:
     its first attempt enqueued. Idempotent: an existing delivery is kept as
     it is. Returns how many deliveries it created."""
     endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
+    with transaction.atomic():
+        return _fan_out_events(endpoints, event_ids, now=now)
+
+
+def _fan_out_events(
+    endpoints: Sequence[WebhookEndpoint], event_ids: Sequence[str], *, now: dt.datetime
+) -> int:
+    """The deliveries of the events ``event_ids`` to the subscribed
+    ``endpoints``, in the caller's transaction."""
     if not endpoints:
         return 0
     events = list(Event.objects.filter(id__in=event_ids).only("id", "type", "created_at"))
-    with transaction.atomic():
-        return _create_deliveries(endpoints, events, now=now, subscribed_only=True)
+    return _create_deliveries(endpoints, events, now=now, subscribed_only=True)
 
 
 def relay(*, now: dt.datetime, budget: dt.timedelta = RELAY_BUDGET) -> int:
@@ -217,11 +225,7 @@ def relay(*, now: dt.datetime, budget: dt.timedelta = RELAY_BUDGET) -> int:
             if not staged:
                 return created
             event_ids = [event_id for _, ids in staged for event_id in ids]
-            if endpoints:
-                events = list(
-                    Event.objects.filter(id__in=event_ids).only("id", "type", "created_at")
-                )
-                created += _create_deliveries(endpoints, events, now=now, subscribed_only=True)
+            created += _fan_out_events(endpoints, event_ids, now=now)
             PendingFanOut.objects.filter(id__in=[row_id for row_id, _ in staged]).delete()
         if time.monotonic() > deadline:
             relay_task.enqueue()

@@ -56,6 +56,9 @@ def forget_snapshot() -> None:
     _snapshot = None
 
 
+_OUTBOX_COLUMNS = ("event_ids", "created_at")
+
+
 def stage_fan_out(
     sender: Any,
     *,
@@ -79,8 +82,6 @@ def stage_fan_out(
         # periodic sweep relays.
         relay_soon.after_commit()
 
-
-_OUTBOX_COLUMNS = ("event_ids", "created_at")
 
 # After a commit that staged a fan-out, the relay runs within about half a
 # second; a busy process enqueues one relay per half second, not one task row
