@@ -22,7 +22,7 @@ from checkins.serializers import (
     CheckinOutputSerializer,
 )
 from checkins.services import CheckinResult, checkin_create
-from engagement.examples import STATE_EXAMPLE, meta_example
+from engagement.examples import FIRST_CHECKIN_DELTAS, STATE_EXAMPLE, meta_example
 from engagement.serializers import state_data, step_meta
 from rewards.serializers import NoInputSerializer
 
@@ -137,15 +137,7 @@ class CheckinViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericV
                             "streak": {"current": 1, "longest": 1, "status": "active"},
                             "freezes_used": 0,
                             "unlocked": [],
-                            "meta": meta_example(
-                                5,
-                                energy=20,
-                                fatigue=10,
-                                loyalty=5,
-                                streak=1,
-                                longest_streak=1,
-                                total_checkins=1,
-                            ),
+                            "meta": meta_example(5, **FIRST_CHECKIN_DELTAS),
                         },
                         response_only=True,
                     )

@@ -6,7 +6,7 @@ from rest_framework import mixins, viewsets
 
 from base.pagination import NewestFirstPagination
 from base.replica import ReplicaReadsMixin
-from engagement.examples import STATE_EXAMPLE, applied_example
+from engagement.examples import FIRST_CHECKIN_DELTAS, STATE_EXAMPLE, applied_example
 from engagement.models import LedgerEntry
 from engagement.selectors import ledger_for_user
 from engagement.serializers import LedgerEntryOutputSerializer
@@ -44,14 +44,7 @@ class LedgerViewSet(ReplicaReadsMixin, mixins.ListModelMixin, viewsets.GenericVi
                             "id": 1,
                             "kind": "checkin",
                             "ref": "2026-03-04",
-                            "deltas": applied_example(
-                                energy=20,
-                                fatigue=10,
-                                loyalty=5,
-                                streak=1,
-                                longest_streak=1,
-                                total_checkins=1,
-                            ),
+                            "deltas": applied_example(**FIRST_CHECKIN_DELTAS),
                             "state_after": {
                                 k: v for k, v in STATE_EXAMPLE.items() if k != "streak_status"
                             },

@@ -16,6 +16,17 @@ STATE_EXAMPLE = {
 }
 
 
+# What a user's first check-in changes (the deltas that lead to STATE_EXAMPLE).
+FIRST_CHECKIN_DELTAS = {
+    "energy": 20,
+    "fatigue": 10,
+    "loyalty": 5,
+    "streak": 1,
+    "longest_streak": 1,
+    "total_checkins": 1,
+}
+
+
 def applied_example(**deltas: int) -> dict[str, int]:
     """The ``applied`` deltas of a step: every numeric state field, 0 unless given."""
     fields = ("level", "energy", "fatigue", "loyalty", "streak", "longest_streak")
