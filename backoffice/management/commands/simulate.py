@@ -9,14 +9,8 @@ from django.utils import timezone
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the pinned tools
 
 from backoffice.simulation import EMAIL_DOMAIN, simulate
+from base.arguments import positive_int
 from rewards.models import Reward, Tool
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):

@@ -7,16 +7,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in the pinned tools
 
+from base.arguments import positive_int
 from base.plurals import counted
 from rewards.models import Reward
 from rewards.services.backfill import BATCH_SIZE, backfill_count, reward_backfill
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):
