@@ -159,8 +159,29 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # outlive one. Django's server-side cursors (QuerySet.iterator() outside a
     # transaction declares them WITH HOLD) would; the rest already holds
     # (Django disables psycopg's prepared statements, prepare_threshold=None).
-    if env.bool("DB_TRANSACTION_POOLING", default=False):
+    _transaction_pooling = env.bool("DB_TRANSACTION_POOLING", default=False)
+    if _transaction_pooling:
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # Prepared statements (docs/PERFORMANCE.md, "Prepared statements"): values
+    # bound by the server, and a statement a connection has run
+    # DB_PREPARE_THRESHOLD times is prepared there, so PostgreSQL parses and
+    # plans it once per connection instead of on every run. The check-in's one
+    # write statement costs more to plan than to execute: prepared, its
+    # transaction's pgbench ceiling roughly doubles. PgBouncer before 1.21
+    # cannot carry a prepared statement from one transaction to the next, so
+    # behind it in transaction pooling they are off (binding stays on the client).
+    if env.bool("DB_PREPARED_STATEMENTS", default=not _transaction_pooling):
+        if _transaction_pooling:
+            raise ImproperlyConfigured(
+                "DB_PREPARED_STATEMENTS cannot be on with DB_TRANSACTION_POOLING: "
+                "PgBouncer would run a statement on a connection that never prepared it."
+            )
+        _db["OPTIONS"].update(
+            {
+                "server_side_binding": True,
+                "prepare_threshold": env.int("DB_PREPARE_THRESHOLD", default=2),
+            }
+        )
 else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
 

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import yaml
-from django.conf import settings
 
 from config.tests.test_security import BASE_DIR, PRODUCTION_ENV, manage
 
@@ -15,18 +14,23 @@ SHOW_CONNECTION = (
     "import json; from django.db import connection;"
     "params = connection.get_connection_params();"
     "off = connection.settings_dict.get('DISABLE_SERVER_SIDE_CURSORS', False);"
-    "print(json.dumps({'cursors_off': off,"
+    "binding = connection.features.uses_server_side_binding;"
+    "print(json.dumps({'cursors_off': off, 'server_side_binding': binding,"
     " 'params': sorted(k for k in params if k not in ('context', 'cursor_factory')),"
     " 'prepare_threshold': params['prepare_threshold']}))"
 )
 PGBOUNCER_URL = "postgres://engagement@127.0.0.1:6432/engagement"
 
 
-def connection_settings(**env: str) -> dict:
-    """The settings of a PostgreSQL connection (no connection is opened)."""
-    result = manage(
+def show_connection(**env: str):
+    return manage(
         "shell", "-c", SHOW_CONNECTION, env={**PRODUCTION_ENV, "DATABASE_URL": PGBOUNCER_URL, **env}
     )
+
+
+def connection_settings(**env: str) -> dict:
+    """The settings of a PostgreSQL connection (no connection is opened)."""
+    result = show_connection(**env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -37,11 +41,13 @@ def test_db_transaction_pooling_turns_server_side_cursors_off():
 
 
 def test_nothing_in_the_connection_needs_a_session_or_an_unknown_startup_parameter():
-    """No prepared statements (psycopg would prepare after 5 executions), and
-    only parameters PgBouncer accepts: no `options`."""
+    """No prepared statements and client-side binding (PgBouncer 1.18 carries
+    no prepared statement between transactions), and only parameters
+    PgBouncer accepts: no `options`."""
     shown = connection_settings(DB_TRANSACTION_POOLING="1")
 
     assert shown["prepare_threshold"] is None
+    assert shown["server_side_binding"] is False
     assert shown["params"] == [
         "client_encoding",
         "connect_timeout",
@@ -51,7 +57,24 @@ def test_nothing_in_the_connection_needs_a_session_or_an_unknown_startup_paramet
         "prepare_threshold",
         "user",
     ]
-    assert "server_side_binding" not in settings.DATABASES["default"].get("OPTIONS", {})
+
+
+def test_straight_to_postgresql_statements_are_bound_by_the_server_and_prepared():
+    shown = connection_settings()
+    assert shown["server_side_binding"] is True
+    assert shown["prepare_threshold"] == 2
+    assert connection_settings(DB_PREPARE_THRESHOLD="5")["prepare_threshold"] == 5
+
+    off = connection_settings(DB_PREPARED_STATEMENTS="0")
+    assert off["server_side_binding"] is False
+    assert off["prepare_threshold"] is None
+
+
+def test_prepared_statements_and_transaction_pooling_are_refused_together():
+    result = show_connection(DB_TRANSACTION_POOLING="1", DB_PREPARED_STATEMENTS="1")
+
+    assert result.returncode != 0
+    assert "DB_PREPARED_STATEMENTS cannot be on with DB_TRANSACTION_POOLING" in result.stderr
 
 
 @pytest.fixture(scope="module")

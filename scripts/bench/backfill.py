@@ -49,12 +49,12 @@ def create_users(count: int) -> None:
               is_active, is_staff, is_superuser, date_joined, token_version)
             SELECT {new_id}, 'bench' || i || '@example.com', '!', '', 'UTC',
                    true, false, false, now(), 0
-            FROM generate_series(%(lo)s, %(hi)s) i""",
+            FROM generate_series(%(lo)s::int, %(hi)s::int) i""",
         f"""INSERT INTO engagement_userstate (user_id, level, energy, fatigue, loyalty, streak,
               longest_streak, total_checkins, streak_freezes, last_checkin_date, updated_at)
             SELECT {new_id}, 1, 50, 0, 0, i %% 100, i %% 100, i %% 100, 0,
                    current_date - 1, now()
-            FROM generate_series(%(lo)s, %(hi)s) i""",
+            FROM generate_series(%(lo)s::int, %(hi)s::int) i""",
     ]
     batch = 100_000
     for lo in range(1, count + 1, batch):

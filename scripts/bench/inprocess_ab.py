@@ -48,21 +48,55 @@ def main() -> None:
         help="subscribe one webhook endpoint to every event type (trees with webhooks only): "
         "each check-in then also enqueues its fan-out task",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for this run (repeatable), e.g. DB_PREPARED_STATEMENTS=0, to compare "
+        "one tree with a lever on and off",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the rounds, profile N more check-ins and N reads of /me (cProfile, "
+        "CPU time) and print the functions that cost the most",
+    )
     args = parser.parse_args()
+    os.environ.update(dict(item.split("=", 1) for item in args.env))
 
     tree = Path(args.tree).resolve()
     db_name = f"inprocess_ab_{uuid.uuid4().hex[:8]}"
     subprocess.run(["psql", args.admin_url, "-qc", f"CREATE DATABASE {db_name}"], check=True)
     try:
         db_url = args.admin_url.rsplit("/", 1)[0] + "/" + db_name
-        run(tree, db_url, args.n, args.rounds, webhook_endpoint=args.webhook_endpoint)
+        run(
+            tree,
+            db_url,
+            args.n,
+            args.rounds,
+            webhook_endpoint=args.webhook_endpoint,
+            profile=args.profile,
+            label=" ".join(args.env),
+        )
     finally:
         subprocess.run(
             ["psql", args.admin_url, "-qc", f"DROP DATABASE {db_name} WITH (FORCE)"], check=True
         )
 
 
-def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool) -> None:
+def run(
+    tree: Path,
+    db_url: str,
+    n: int,
+    rounds: int,
+    *,
+    webhook_endpoint: bool,
+    profile: int,
+    label: str,
+) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.test_settings",
         DATABASE_URL=db_url,
@@ -90,7 +124,7 @@ def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool)
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)
     users = User.objects.bulk_create(
-        [User(email=f"ab{i}@example.com", password="!") for i in range(n * rounds)]
+        [User(email=f"ab{i}@example.com", password="!") for i in range(n * rounds + profile)]
     )
     UserState.objects.bulk_create([UserState(user=user) for user in users])
     headers = [{"HTTP_AUTHORIZATION": f"Bearer {token_pair(u)['access']}"} for u in users]
@@ -131,7 +165,7 @@ def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool)
         batch = headers[r * n : (r + 1) * n]
         checkins.append(per_request("post", "/api/v1/checkins", batch, 201))
         reads.append(per_request("get", "/api/v1/me", batch, 200))
-    label = f"{tree}{' + webhook endpoint' if webhook_endpoint else ''}"
+    label = f"{tree}{' + webhook endpoint' if webhook_endpoint else ''} {label}".rstrip()
     print(f"{label} ({rounds} rounds of {n}), microseconds per request, median of the rounds:")
     for name, samples in (("POST /checkins", checkins), ("GET /me", reads)):
         print(
@@ -140,6 +174,24 @@ def run(tree: Path, db_url: str, n: int, rounds: int, *, webhook_endpoint: bool)
             f"  database CPU {statistics.median(s.db_cpu for s in samples):6.0f}"
             f"  (app + database CPU {statistics.median(s.cpu + s.db_cpu for s in samples):6.0f})"
         )
+    if profile:
+        print_profile(client, headers[rounds * n :])
+
+
+def print_profile(client, headers: list[dict]) -> None:
+    """Where a request's CPU goes: cProfile with a CPU clock (waits for
+    PostgreSQL do not count), the functions by cumulative time, per request."""
+    import cProfile
+    import pstats
+
+    for method, path in (("post", "/api/v1/checkins"), ("get", "/api/v1/me")):
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for header in headers:
+            getattr(client, method)(path, content_type="application/json", **header)
+        profiler.disable()
+        print(f"\n--- {method.upper()} {path}: cumulative CPU of {len(headers)} requests")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def fill(size: int) -> None:
             SELECT {new_id}, 'lb' || i || '@example.com', '!',
                    CASE WHEN i %% 3 = 0 THEN '' ELSE 'Player ' || i END, 'UTC', true, false,
                    false, now(), i %% 20 <> 0
-            FROM generate_series(1, %(n)s) i""",
+            FROM generate_series(1, %(n)s::int) i""",
         f"""INSERT INTO engagement_userstate (user_id, level, energy, fatigue, loyalty, streak,
               longest_streak, total_checkins, streak_freezes, last_checkin_date,
               loss_reported_for, leaderboard_opt_in, updated_at)
@@ -90,13 +90,13 @@ def fill(size: int) -> None:
             FROM (SELECT i, CASE WHEN i %% 4 = 0 THEN 0 ELSE 1 + floor(
                               -ln(((i::bigint * 7919) %% 100003 + 1) / 100004.0) * 40)::int
                          END AS s
-                  FROM generate_series(1, %(n)s) i) AS spread""",
+                  FROM generate_series(1, %(n)s::int) i) AS spread""",
         f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
             SELECT {new_id}, %(monday)s, 1 + (i * 31) %% 7
-            FROM generate_series(1, %(n)s) i WHERE i %% 10 < 7""",
+            FROM generate_series(1, %(n)s::int) i WHERE i %% 10 < 7""",
         f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
             SELECT {new_id}, %(previous)s, 1 + (i * 17) %% 7
-            FROM generate_series(1, %(n)s) i WHERE i %% 10 < 8""",
+            FROM generate_series(1, %(n)s::int) i WHERE i %% 10 < 8""",
     ]
     params = {"n": size, "today": today, "monday": monday, "previous": monday - dt.timedelta(7)}
     with transaction.atomic(), connection.cursor() as cursor:

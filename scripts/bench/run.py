@@ -155,9 +155,14 @@ def print_summary(results: list[Result], ceilings: dict, rounds: int) -> None:
     if has_reference:
         line += f" {'':7} {'':9} {median([tps for tps, _ in ceilings['reference']]):9.0f}"
     print(line)
+    prepared_ceiling = median([tps for tps, _ in ceilings["ours prepared"]])
+    print(f"{'pgbench check-in ceiling -M prepared':34} {prepared_ceiling:10.0f}")
     checkins = [r.ok_rate(201) for r in results if r.target == "ours" and r.name[0] == "A"]
     if ours_ceiling and checkins:
-        print(f"ours: check-ins / own pgbench ceiling: {median(checkins) / ours_ceiling:.2f}")
+        print(
+            f"ours: check-ins / own pgbench ceiling: {median(checkins) / ours_ceiling:.2f} "
+            f"(simple protocol), {median(checkins) / prepared_ceiling:.2f} (prepared)"
+        )
 
 
 def sh(*args: str, env: dict | None = None, capture: bool = False) -> str:
@@ -219,37 +224,37 @@ def create_users(count: int, history_days: int) -> None:
               is_active, is_staff, is_superuser, date_joined)
             SELECT {new_id}, 'bench' || i || '@example.com', '!', '', 'UTC',
                    true, false, false, now()
-            FROM generate_series(%(lo)s, %(hi)s) i""",
+            FROM generate_series(%(lo)s::int, %(hi)s::int) i""",
         f"""INSERT INTO engagement_userstate (user_id, level, energy, fatigue, loyalty, streak,
               longest_streak, total_checkins, streak_freezes, last_checkin_date, updated_at)
             SELECT {new_id}, level, energy, fatigue, loyalty, streak, longest_streak,
                    total_checkins, streak_freezes, last_checkin_date, updated_at
-            FROM engagement_userstate, generate_series(%(lo)s, %(hi)s) i
+            FROM engagement_userstate, generate_series(%(lo)s::int, %(hi)s::int) i
             WHERE user_id = %(template)s""",
         f"""INSERT INTO checkins_checkin (user_id, date, streak, freezes_used, created_at)
             SELECT {new_id}, date, streak, freezes_used, created_at
-            FROM checkins_checkin, generate_series(%(lo)s, %(hi)s) i
+            FROM checkins_checkin, generate_series(%(lo)s::int, %(hi)s::int) i
             WHERE user_id = %(template)s""",
         f"""INSERT INTO engagement_ledgerentry (user_id, kind, ref, level, energy, fatigue,
               loyalty, streak, longest_streak, total_checkins, streak_freezes, state_after,
               reason, created_at)
             SELECT {new_id}, kind, ref, level, energy, fatigue, loyalty, streak,
                    longest_streak, total_checkins, streak_freezes, state_after, reason, created_at
-            FROM engagement_ledgerentry, generate_series(%(lo)s, %(hi)s) i
+            FROM engagement_ledgerentry, generate_series(%(lo)s::int, %(hi)s::int) i
             WHERE user_id = %(template)s ORDER BY i, id""",
         f"""INSERT INTO events_event (id, user_id, type, created_at, data)
             SELECT (left(id::text, 19) || substr(gen_random_uuid()::text, 20))::uuid,
                    {new_id}, type, created_at,
                    jsonb_set(data, '{{user_id}}', to_jsonb({new_id}::text))
-            FROM events_event, generate_series(%(lo)s, %(hi)s) i
+            FROM events_event, generate_series(%(lo)s::int, %(hi)s::int) i
             WHERE user_id = %(template)s""",
         f"""INSERT INTO rewards_userreward (user_id, reward_id, unlocked_at, claimed_at)
             SELECT {new_id}, reward_id, unlocked_at, claimed_at
-            FROM rewards_userreward, generate_series(%(lo)s, %(hi)s) i
+            FROM rewards_userreward, generate_series(%(lo)s::int, %(hi)s::int) i
             WHERE user_id = %(template)s""",
         f"""INSERT INTO leaderboards_weeklycheckins (user_id, week_start, checkins)
             SELECT {new_id}, week_start, checkins
-            FROM leaderboards_weeklycheckins, generate_series(%(lo)s, %(hi)s) i
+            FROM leaderboards_weeklycheckins, generate_series(%(lo)s::int, %(hi)s::int) i
             WHERE user_id = %(template)s""",
     ]
     batch = 50_000
@@ -428,15 +433,16 @@ def checkin_transaction_sql(user_index: int) -> str:
     with CaptureQueriesContext(connection) as captured:
         result = checkin_create(user_id=user.pk, now=timezone.now())
     user_id = bench_user_id(user_index)
-    user_sql = "lpad(to_hex(:uid), 32, '0')::uuid"
+    # The variables cast, so that pgbench -M prepared can type its parameters.
+    user_sql = "lpad(to_hex(:uid::int), 32, '0')::uuid"
     user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
     # The week of that date (the leaderboards' weekly counter and its board):
     # a random week too, or a user drawn eight times would pass the seven
     # check-ins a week can hold. 2000-01-03 is a Monday.
     monday = result.today - dt.timedelta(days=result.today.weekday())
-    monday_sql = "('2000-01-03'::date + (:day / 7) * 7)"
-    day_sql = "('2000-01-03'::date + :day)" if monday != result.today else monday_sql
+    monday_sql = "('2000-01-03'::date + (:day::int / 7) * 7)"
+    day_sql = "('2000-01-03'::date + :day::int)" if monday != result.today else monday_sql
     board_literal = re.compile(rf"'weekly:{monday.isoformat()}'(::(?:text|varchar))?")
     monday_literal = re.compile(rf"'{monday.isoformat()}'(::date)?")
     uuid_text = r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
@@ -484,10 +490,14 @@ def checkin_transaction_sql(user_index: int) -> str:
     return "\n".join([*header, *(s.rstrip(";") + ";" for s in statements), "COMMIT;", ""])
 
 
-def run_pgbench(db_url: str, script: Path, seconds: int, connections: int, threads: int):
+def run_pgbench(
+    db_url: str, script: Path, seconds: int, connections: int, threads: int, mode: str = "simple"
+):
     out = sh(
         "pgbench",
         "-n",
+        "-M",
+        mode,
         "-c",
         str(connections),
         "-j",
@@ -789,7 +799,11 @@ def main() -> int:
     # interleaved like the scenarios.
     script = work / "checkin.sql"
     script.write_text(checkin_transaction_sql(total))
-    ceilings: dict[str, list[tuple[float, float]]] = {"ours": [], "reference": []}
+    ceilings: dict[str, list[tuple[float, float]]] = {
+        "ours": [],
+        "ours prepared": [],
+        "reference": [],
+    }
     through: list[tuple[float, float]] = []
     reference_script = work / "reference-checkin.sql"
     if reference:
@@ -797,6 +811,13 @@ def main() -> int:
     for _ in range(args.rounds):
         ceilings["ours"].append(
             run_pgbench(db_url, script, args.seconds, args.connections, args.wrk_threads)
+        )
+        # The server prepares its statements (DB_PREPARED_STATEMENTS, on unless
+        # behind PgBouncer): the same SQL prepared is the ceiling of that.
+        ceilings["ours prepared"].append(
+            run_pgbench(
+                db_url, script, args.seconds, args.connections, args.wrk_threads, "prepared"
+            )
         )
         if reference:
             ceilings["reference"].append(
@@ -845,7 +866,8 @@ def main() -> int:
         )
     for label, runs in ceilings.items():
         for tps, latency in runs:
-            print(f"{'':5} {label:9} {'pgbench check-in ceiling':34} {tps:7.0f} {latency:15.1f}")
+            name = "pgbench check-in ceiling" + (" -M prepared" if "prepared" in label else "")
+            print(f"{'':5} {label.split()[0]:9} {name:34} {tps:7.0f} {latency:15.1f}")
     for tps, latency in through:
         print(f"{'':5} {'ours':9} {'pgbench through PgBouncer':34} {tps:7.0f} {latency:15.1f}")
     if bouncer and leftovers:
