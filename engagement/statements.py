@@ -28,6 +28,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Field, Model, Q
 from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql.compiler import SQLInsertCompiler as GenericInsertCompiler
 
 from base.compiled import prep_values, values_from_db
 from engagement import rules
@@ -177,6 +178,11 @@ def update_state(*, user_id: uuid.UUID, state: rules.State, now: dt.datetime) ->
 
 # --- Inserts -----------------------------------------------------------------------
 @cache
+def _statements_prepared() -> bool:
+    """Whether this connection prepares its statements (DB_PREPARED_STATEMENTS)."""
+    return connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
+
+
 def _insert_sql(
     vendor: str, model: type[Model], names: tuple[str, ...], rows: int, returning: bool
 ) -> str:
@@ -187,6 +193,13 @@ def _insert_sql(
     query = InsertQuery(model)
     query.insert_values(fields, [sample] * rows, raw=True)
     compiler = query.get_compiler(connection=connection)
+    if rows > 1 and _statements_prepared():
+        # One placeholder per value, VALUES (...), (...), rather than the
+        # PostgreSQL compiler's UNNEST of one array per column: Django picks
+        # UNNEST to save planning, but a prepared statement is planned once
+        # per connection, and adapting an array parameter costs the client
+        # far more than adapting the scalars it holds (docs/PERFORMANCE.md).
+        compiler = GenericInsertCompiler(query, connection, compiler.using)
     if returning:
         compiler.returning_fields = [model._meta.pk]
     statements = compiler.as_sql()
