@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -111,6 +113,8 @@ class Target:
     tokens: list[str]  # user n's token at index n - 1
     checked_in_since: Callable[[dt.datetime], list[int]]
     round_started: dt.datetime | None = None
+    first_user: int = 0  # its check-in users start after this many
+    skips: str = ""  # scenarios it does not serve
 
     def file(self, name: str) -> Path:
         return self.work / f"{name}.tokens"
@@ -125,38 +129,42 @@ def median(values: list[float]) -> float:
 
 
 def print_summary(results: list[Result], ceilings: dict, rounds: int) -> None:
-    """The medians over the rounds, ours beside the reference's (when it ran)."""
-    by = {}
+    """The medians over the rounds: ours beside the floor's and the reference's
+    (those that ran), and ours over each."""
+    by: dict[tuple[str, str], list[Result]] = {}
     for r in results:
         by.setdefault((r.target, r.name), []).append(r)
-    has_reference = any(r.target == "reference" for r in results)
-    print(f"\nmedians of {rounds} round(s)")
-    header = f"{'scenario':34} {'ours ok/s':>10} {'p99 ms':>7} {'app ms/ok':>9}"
-    if has_reference:
-        header += f" {'ref ok/s':>9} {'p99 ms':>7} {'app ms/ok':>9} {'ours/ref':>8}"
+    labels = [x for x in ("ours", "floor", "reference") if any(r.target == x for r in results)]
+    print(f"\nmedians of {rounds} round(s): ok/s, p99 ms, app CPU ms per ok")
+    header = f"{'scenario':34}"
+    for label in labels:
+        header += f" {label + ' ok/s':>15} {'p99':>6} {'app ms':>6}"
+    for label in labels[1:]:
+        header += f" {'ours/' + label[:5]:>10}"
     print(header)
     for scenario in SCENARIOS:
         name = f"{scenario.key} {scenario.name}"
         if ("ours", name) not in by:
             continue
-        line = ""
+        line = f"{name:34}"
         rates = {}
-        for label in ("ours", "reference") if has_reference else ("ours",):
+        for label in labels:
             runs = by.get((label, name), [])
             rates[label] = median([r.ok_rate(scenario.ok) for r in runs])
             p99 = median([r.p99_ms for r in runs])
             app = median([per_ok(r.app_cpu, r.ok_rate(scenario.ok) * r.seconds) for r in runs])
-            line += f" {rates[label]:{10 if label == 'ours' else 9}.0f} {p99:7.1f} {app:9.2f}"
-        if has_reference:
-            line += f" {rates['ours'] / rates['reference'] if rates['reference'] else 0:8.2f}"
-        print(f"{name:34}{line}")
+            line += f" {rates[label]:15.0f} {p99:6.1f} {app:6.2f}"
+        for label in labels[1:]:
+            ratio = f"{rates['ours'] / rates[label]:.2f}" if rates[label] else "-"
+            line += f" {ratio:>10}"
+        print(line)
     ours_ceiling = median([tps for tps, _ in ceilings["ours"]])
-    line = f"{'pgbench check-in ceiling':34} {ours_ceiling:10.0f}"
-    if has_reference:
-        line += f" {'':7} {'':9} {median([tps for tps, _ in ceilings['reference']]):9.0f}"
+    line = f"{'pgbench check-in ceiling':34} {ours_ceiling:15.0f}"
+    if "reference" in labels:
+        line += f" reference {median([tps for tps, _ in ceilings['reference']]):.0f}"
     print(line)
     prepared_ceiling = median([tps for tps, _ in ceilings["ours prepared"]])
-    print(f"{'pgbench check-in ceiling -M prepared':34} {prepared_ceiling:10.0f}")
+    print(f"{'pgbench check-in ceiling -M prepared':34} {prepared_ceiling:15.0f}")
     checkins = [r.ok_rate(201) for r in results if r.target == "ours" and r.name[0] == "A"]
     if ours_ceiling and checkins:
         print(
@@ -317,11 +325,82 @@ def start_server(kind: str, workers: int, threads: int, port: int, env: dict, lo
     raise SystemExit("server did not start")
 
 
+def start_floor(workers: int, threads: int, port: int, env: dict, spec: Path, log: Path):
+    """scripts/bench/floor_app.py under granian, in the service's shape."""
+    cmd = [
+        str(BIN / "granian"),
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "floor_app:application",
+    ]
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            cmd,
+            cwd=ROOT / "scripts" / "bench",
+            env={**env, "FLOOR_SPEC": str(spec)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/me", timeout=1)
+        except urllib.error.HTTPError:
+            return server  # it answers (401: no token)
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the floor server did not start")
+
+
+def floor_spec(user_index: int, db_url: str) -> dict:
+    """What floor_app.py runs: the captured statements of a check-in and of
+    ``GET /me``, and how to check a token as the service does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework_simplejwt.settings import api_settings
+
+    from engagement.statements import select_profile_and_state
+
+    user_id = bench_user_id(user_index)
+    with CaptureQueriesContext(connection) as captured:
+        select_profile_and_state(user_id=user_id)
+    (me,) = [query["sql"] for query in captured.captured_queries]
+    me = re.sub(rf"'({user_id}|{user_id.hex})'(::uuid)?", USER_SQL, me)
+    checkin = checkin_statements(user_index)
+    (duplicate_at,) = [
+        i for i, sql in enumerate(checkin) if sql.startswith('INSERT INTO "checkins_checkin"')
+    ]
+    return {
+        "dsn": db_url,
+        "key": api_settings.VERIFYING_KEY or api_settings.SIGNING_KEY,
+        "algorithm": api_settings.ALGORITHM,
+        "user_id_claim": api_settings.USER_ID_CLAIM,
+        "checkin": checkin,
+        "duplicate_at": duplicate_at,
+        "me": me,
+    }
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _processes() -> dict[int, tuple[int, int, int]]:
-    """Every process: pid -> (parent pid, owner uid, CPU ticks used, user + system)."""
+    """Every process: pid -> (parent pid, owner uid, CPU ticks used). The ticks
+    are its own (user + system) and those of its children that have exited
+    and been reaped: PostgreSQL's backends and autovacuum workers come and go,
+    and their time then counts in the postmaster's."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -333,15 +412,15 @@ def _processes() -> dict[int, tuple[int, int, int]]:
         except OSError:
             continue  # gone meanwhile
         fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
-        found[int(entry)] = (int(fields[1]), uid, int(fields[11]) + int(fields[12]))
+        found[int(entry)] = (int(fields[1]), uid, sum(int(tick) for tick in fields[11:15]))
     return found
 
 
 def cpu_seconds(server_pid: int) -> tuple[float, float]:
     """CPU time used so far by the server's process tree and by PostgreSQL's
     processes (those of the local ``postgres`` user: the server is on this
-    machine). A process that exits takes its time with it: the workers and
-    the pooled connections live through a scenario."""
+    machine). A process that exits is counted in its parent's children's time
+    once reaped (PostgreSQL's postmaster reaps its backends at once)."""
     import pwd
 
     try:
@@ -420,8 +499,16 @@ def run_wrk(name, *, port, method, path, tokens_file, mode, seconds, connections
     )
 
 
-def checkin_transaction_sql(user_index: int) -> str:
-    """The statements of one real check-in, captured, as a pgbench script."""
+# Bench user :uid as SQL (the variables cast, so that pgbench -M prepared can
+# type its parameters).
+USER_SQL = "lpad(to_hex(:uid::int), 32, '0')::uuid"
+
+
+def checkin_statements(user_index: int) -> list[str]:
+    """The statements of one real check-in of user ``user_index``, captured,
+    between its BEGIN and COMMIT, with the user as ``:uid`` and the day as
+    ``:day`` (days after 2000-01-03). Every bench user is a copy of one
+    template, so they are the statements any bench user's check-in sends."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
@@ -433,8 +520,7 @@ def checkin_transaction_sql(user_index: int) -> str:
     with CaptureQueriesContext(connection) as captured:
         result = checkin_create(user_id=user.pk, now=timezone.now())
     user_id = bench_user_id(user_index)
-    # The variables cast, so that pgbench -M prepared can type its parameters.
-    user_sql = "lpad(to_hex(:uid::int), 32, '0')::uuid"
+    user_sql = USER_SQL
     user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
     # The week of that date (the leaderboards' weekly counter and its board):
@@ -481,6 +567,14 @@ def checkin_transaction_sql(user_index: int) -> str:
         statements.append(sql)
     if ":uid" not in " ".join(statements):
         raise SystemExit("could not find the user id in the captured SQL")
+    return statements
+
+
+def checkin_transaction_sql(user_index: int) -> str:
+    """The statements of one real check-in, captured, as a pgbench script."""
+    from users.models import User
+
+    statements = checkin_statements(user_index)
     header = [
         "-- The statements of one check-in, captured from checkins.services.checkin_create.",
         f"\\set uid random(1, {User.objects.count() - 1})",
@@ -610,6 +704,12 @@ def main() -> int:
         help="scenario E: fresh check-ins over a single connection (latency without queueing)",
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="run scenarios A, B, D and E against scripts/bench/floor_app.py too: the same "
+        "statements with no framework, no rules and no guarantees in Python (the floor)",
+    )
+    parser.add_argument(
         "--reference-url",
         default=os.environ.get("BENCH_REFERENCE_URL", ""),
         help="the reference app, already running (e.g. http://127.0.0.1:3000): every "
@@ -666,10 +766,11 @@ def main() -> int:
     cache.clear()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
-    create_users(max(args.population, args.rounds * args.users + READERS), args.history_days)
+    checkin_users = args.rounds * args.users * (2 if args.floor else 1)
+    create_users(max(args.population, checkin_users + READERS), args.history_days)
     print(f"   populated in {time.monotonic() - started:.0f} s")
     per_round = args.users
-    total = args.rounds * per_round + READERS
+    total = checkin_users + READERS
     tokens = access_tokens(total)
     if args.webhook_endpoint:
         from django.utils import timezone
@@ -682,6 +783,20 @@ def main() -> int:
         print("   one webhook endpoint subscribed to every event type")
     ours = Target("ours", args.port, 0, "/api/v1", work / "ours", tokens, checked_in_since)
     targets = [ours]
+    if args.floor:
+        targets.append(
+            Target(
+                "floor",
+                args.port + 1,
+                0,
+                "",
+                work / "floor",
+                tokens,
+                checked_in_since,
+                first_user=args.rounds * per_round,
+                skips="C",
+            )
+        )
     reference = None
     if args.reference_url:
         if not (args.reference_db and args.reference_secret):
@@ -721,6 +836,16 @@ def main() -> int:
         args.server, args.workers, args.threads, args.port, server_env, server_log
     )
     ours.pid = server.pid
+    floor = None
+    if args.floor:
+        require_free_port(args.port + 1)
+        spec = work / "floor.json"
+        spec.write_text(json.dumps(floor_spec(total - 1, db_url)))  # a reader
+        floor = start_floor(
+            args.workers, args.threads, args.port + 1, env, spec, work / "floor.log"
+        )
+        targets[1].pid = floor.pid
+        print(f"== the floor (scripts/bench/floor_app.py) on port {args.port + 1}")
     results: list[Result] = []
     try:
         print(f"== server: {args.server}, {args.workers} workers x {args.threads} threads")
@@ -740,9 +865,9 @@ def main() -> int:
         # The 1-connection check-ins take the last quarter of a round's users.
         one_share = per_round // 4 if args.one_connection else 0
         for round_number in range(args.rounds):
-            first = round_number * per_round
             order = targets if round_number % 2 == 0 else targets[::-1]
             for target in order:
+                first = target.first_user + round_number * per_round
                 split = first + per_round - one_share
                 target.write("checkin", target.tokens[first:split])
                 target.write("checkin1", target.tokens[split : first + per_round])
@@ -750,6 +875,8 @@ def main() -> int:
                 if scenario.key == "E" and not args.one_connection:
                     continue
                 for target in order:
+                    if scenario.key in target.skips:
+                        continue
                     if scenario.key == "D":
                         since = target.round_started
                         numbers = target.checked_in_since(since)
@@ -778,8 +905,10 @@ def main() -> int:
                         flush=True,
                     )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, floor):
+            if process:
+                process.terminate()
+                process.wait(timeout=30)
 
     # Correctness first, on the data the HTTP scenarios wrote.
     failed = False
@@ -854,7 +983,8 @@ def main() -> int:
         ok = r.ok_rate(ok_status)
         bad = {s: n for s, n in r.statuses.items() if s != ok_status}
         failed |= bool(bad) or r.socket_errors > 0 or r.exhausted > 0
-        own_ceiling = median([tps for tps, _ in ceilings[r.target]] or [0]) or float("nan")
+        ceiling_of = "reference" if r.target == "reference" else "ours"
+        own_ceiling = median([tps for tps, _ in ceilings[ceiling_of]] or [0]) or float("nan")
         print(
             f"{r.round:5} {r.target:9} {r.name:34} {r.rate:7.0f} {ok:7.0f} {r.p50_ms:7.1f} "
             f"{r.p99_ms:7.1f} {ok / own_ceiling:6.2f} {r.app_cpu / r.seconds:9.2f} "
@@ -879,7 +1009,8 @@ def main() -> int:
     # wrk stops with up to one request in flight per connection: the server
     # completes those (rows written) but wrk never reads their 201.
     for label, row_count in rows.items():
-        check_ins = [r for r in results if r.target == label and r.name[0] in "AE"]
+        writers = ("ours", "floor") if label == "ours" else (label,)
+        check_ins = [r for r in results if r.target in writers and r.name[0] in "AE"]
         successes = sum(r.statuses.get(201, 0) for r in check_ins)
         most = sum(1 if r.name[0] == "E" else args.connections for r in check_ins)
         in_flight = row_count - successes
