@@ -177,12 +177,12 @@ def update_state(*, user_id: uuid.UUID, state: rules.State, now: dt.datetime) ->
 
 
 # --- Inserts -----------------------------------------------------------------------
-@cache
 def _statements_prepared() -> bool:
     """Whether this connection prepares its statements (DB_PREPARED_STATEMENTS)."""
     return connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
 
 
+@cache
 def _insert_sql(
     vendor: str, model: type[Model], names: tuple[str, ...], rows: int, returning: bool
 ) -> str:
