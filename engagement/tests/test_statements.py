@@ -167,6 +167,35 @@ def test_the_ledger_insert_writes_every_row_as_the_orm_would(user, count):
     ]
 
 
+@pytest.mark.parametrize("prepared", [True, False])
+def test_several_rows_insert_in_one_statement_compiled_once(user, prepared, monkeypatch):
+    """With prepared statements, one placeholder per value (VALUES); without,
+    PostgreSQL's UNNEST of one array per column. Either way the statement is
+    compiled once per shape, not per call."""
+    monkeypatch.setattr(statements, "_statements_prepared", lambda: prepared)
+    statements._insert_sql.cache_clear()
+    entry = statements.LedgerRow(
+        kind=LedgerEntry.Kind.ADMIN_GRANT,
+        ref="r",
+        reason="",
+        deltas=rules.Deltas(loyalty=1),
+        state_after={},
+    )
+    ledger = statements.ledger_rows(user_id=user.pk, entries=[entry, entry], now=NOON)
+
+    with CaptureQueriesContext(connection) as captured:
+        statements.insert_rows(ledger)
+        statements.insert_rows(ledger)
+
+    assert statements._insert_sql.cache_info().misses == 1
+    assert statements._insert_sql.cache_info().hits == 1
+    (sql,) = {query["sql"] for query in captured.captured_queries}
+    uses_unnest = "UNNEST" in sql
+    assert uses_unnest is (connection.vendor == "postgresql" and not prepared)
+    assert LedgerEntry.objects.filter(user_id=user.pk).count() == 4
+    statements._insert_sql.cache_clear()
+
+
 def test_me_reads_what_the_orm_reads_and_nothing_for_inactive_users(user):
     found = statements.select_profile_and_state(user_id=user.pk)
     user.refresh_from_db()
