@@ -1,0 +1,28 @@
+"""The WSGI module the servers load tunes the garbage collector for a
+long-lived worker (config/wsgi.py)."""
+
+import json
+
+from config.tests.test_security import PRODUCTION_ENV, manage
+
+SHOW_GC = (
+    "import gc, json, config.wsgi;"
+    "print(json.dumps({'frozen': gc.get_freeze_count(), 'threshold': gc.get_threshold()}))"
+)
+
+
+def collector(**env: str) -> dict:
+    result = manage("shell", "-c", SHOW_GC, env={**PRODUCTION_ENV, **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_what_the_worker_loaded_is_frozen_and_the_first_generation_is_larger():
+    shown = collector()
+
+    assert shown["frozen"] > 10_000  # Django and the apps, not a handful of objects
+    assert shown["threshold"] == [50_000, 10, 10]
+
+
+def test_the_first_generation_is_configurable():
+    assert collector(GC_GEN0_THRESHOLD="700")["threshold"] == [700, 10, 10]
