@@ -51,8 +51,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from bench.reference import Reference  # noqa: E402
 from pgbouncer import PgBouncer  # noqa: E402
 
-# Users who only read (B, C); every check-in scenario takes fresh users.
+# Users who only read (B, C), after a check-in each in the warm-up; every
+# check-in scenario takes fresh users. Two more users, never used by a
+# scenario, check in through the service to capture its statements.
 READERS = 1000
+CAPTURED = 2
 
 
 @dataclass
@@ -767,10 +770,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
     checkin_users = args.rounds * args.users * (2 if args.floor else 1)
-    create_users(max(args.population, checkin_users + READERS), args.history_days)
+    create_users(max(args.population, checkin_users + READERS + CAPTURED), args.history_days)
     print(f"   populated in {time.monotonic() - started:.0f} s")
     per_round = args.users
-    total = checkin_users + READERS
+    total = checkin_users + READERS + CAPTURED
     tokens = access_tokens(total)
     if args.webhook_endpoint:
         from django.utils import timezone
@@ -840,7 +843,7 @@ def main() -> int:
     if args.floor:
         require_free_port(args.port + 1)
         spec = work / "floor.json"
-        spec.write_text(json.dumps(floor_spec(total - 1, db_url)))  # a reader
+        spec.write_text(json.dumps(floor_spec(total - 1, db_url)))
         floor = start_floor(
             args.workers, args.threads, args.port + 1, env, spec, work / "floor.log"
         )
@@ -849,19 +852,30 @@ def main() -> int:
     results: list[Result] = []
     try:
         print(f"== server: {args.server}, {args.workers} workers x {args.threads} threads")
-        for target in targets:
-            target.write("read", target.tokens[-READERS:])
-            run_wrk(
-                "warm-up",
-                port=target.port,
-                method="GET",
-                path=target.prefix + "/me",
-                tokens_file=target.file("read"),
-                mode="cycle",
-                seconds=3,
-                connections=args.connections,
-                threads=args.wrk_threads,
-            )
+        readers = tokens[checkin_users : checkin_users + READERS]
+        for number, target in enumerate(targets):
+            target.write("read", target.tokens[checkin_users : checkin_users + READERS])
+            # Warm-up: the check-in path too (first executions compile and
+            # prepare statements), each target with its own share of readers.
+            share = len(readers) // len(targets)
+            first_reader = checkin_users + number * share
+            target.write("warm", target.tokens[first_reader : first_reader + share])
+            for method, path, file, mode in (
+                ("POST", "/checkins", "warm", "once"),
+                ("GET", "/me", "read", "cycle"),
+            ):
+                run_wrk(
+                    "warm-up",
+                    port=target.port,
+                    method=method,
+                    path=target.prefix + path,
+                    tokens_file=target.file(file),
+                    mode=mode,
+                    seconds=2,
+                    connections=args.connections,
+                    threads=args.wrk_threads,
+                )
+        bench_start = timezone.now()  # rows counted from here, not the warm-up's
         # The 1-connection check-ins take the last quarter of a round's users.
         one_share = per_round // 4 if args.one_connection else 0
         for round_number in range(args.rounds):
