@@ -11,30 +11,36 @@ straight through and behave exactly as Django's for everything else; being
 subclasses, the admin's system checks still find them in ``MIDDLEWARE``.
 """
 
+from collections.abc import Awaitable
+
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+# What Django's middleware mixin returns (a coroutine in an async stack).
+Response = HttpResponseBase | Awaitable[HttpResponseBase]
 
 API_PREFIX = "/api/v1/"
 
 
 class SiteSessionMiddleware(SessionMiddleware):
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Response:
         if request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         return super().__call__(request)
 
 
 class SiteAuthenticationMiddleware(AuthenticationMiddleware):
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Response:
         if request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         return super().__call__(request)
 
 
 class SiteMessageMiddleware(MessageMiddleware):
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Response:
         if request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         return super().__call__(request)
