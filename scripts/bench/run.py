@@ -5,12 +5,20 @@ with the database's own ceiling for the same work.
    N users with their state rows and access tokens directly (no password hashing).
 2. Starts the production server (granian or gunicorn, WEB_CONCURRENCY workers,
    DEBUG off, throttles lifted) against it.
-3. Drives it with wrk: A successful check-ins (each user once), B GET /me,
-   C GET /rewards, D duplicate check-ins (409); prints req/s, p50/p99, statuses.
+3. Drives it with wrk: A successful check-ins (each user once), E the same
+   over one connection, B GET /me, C GET /rewards, D duplicate check-ins (409);
+   prints req/s, p50/p99, statuses, and the CPU each cost the server and PostgreSQL.
 4. Checks that check-in rows equal the successes and runs verify_invariants.
 5. Runs pgbench with the SQL statements one real check-in issues (captured from
    the service, not written by hand) at the same concurrency, and prints every
    scenario's ratio to that ceiling.
+
+E runs fresh check-ins over one connection (latency without queueing).
+--rounds N repeats every scenario N times, interleaved, and prints medians.
+--floor runs the same scenarios against scripts/bench/floor_app.py (the same
+statements with no framework) and --reference-url/-db/-secret against the
+reference application (scripts/bench/reference.py), each beside the service in
+the same rounds; docs/PERFORMANCE.md says how to build and start the reference.
 
 With --pgbouncer [POOL] the server reaches PostgreSQL through a PgBouncer in
 transaction pooling with POOL server connections (scripts/pgbouncer.py, started
