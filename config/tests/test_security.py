@@ -55,11 +55,26 @@ def test_check_deploy_passes_without_warnings_in_production_configuration():
     assert "no issues" in result.stdout
 
 
-def test_production_refuses_to_start_without_a_secret_key():
-    result = manage("check", env={"DEBUG": "0", "SECRET_KEY": ""})
+@pytest.mark.parametrize(
+    "command", [["check"], ["makemigrations", "--check", "--dry-run"], ["migrate", "--plan"]]
+)
+def test_production_refuses_to_start_without_a_secret_key(command):
+    """Whatever the command (and whichever check Django would run first), the
+    error reported is the missing key, not a consequence of it."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=BASE_DIR,
+        # Nothing but the path: the environment a fresh shell or a CI job has.
+        env={"PATH": os.environ["PATH"], "DEBUG": "0", "SECRET_KEY": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+    assert "AppRegistryNotReady" not in result.stderr
 
 
 def test_throttle_counters_live_in_a_cache_shared_by_processes():
