@@ -158,8 +158,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Behind PgBouncer in transaction pooling (docs/SCALING.md, "PgBouncer"):
     # each transaction may run on another server connection, so nothing may
     # outlive one. Django's server-side cursors (QuerySet.iterator() outside a
-    # transaction declares them WITH HOLD) would; the rest already holds
-    # (Django disables psycopg's prepared statements, prepare_threshold=None).
+    # transaction declares them WITH HOLD) would, and so would prepared
+    # statements (off with it, below).
     _transaction_pooling = env.bool("DB_TRANSACTION_POOLING", default=False)
     if _transaction_pooling:
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True

@@ -197,8 +197,9 @@ def _insert_sql(
         # One placeholder per value, VALUES (...), (...), rather than the
         # PostgreSQL compiler's UNNEST of one array per column: Django picks
         # UNNEST to save planning, but a prepared statement is planned once
-        # per connection, and adapting an array parameter costs the client
-        # far more than adapting the scalars it holds (docs/PERFORMANCE.md).
+        # per connection, and psycopg adapts an array parameter in Python
+        # element by element (measured: no loss, up to 10% less check-in CPU;
+        # docs/PERFORMANCE.md, "The floor, lever by lever").
         compiler = GenericInsertCompiler(query, connection, compiler.using)
     if returning:
         compiler.returning_fields = [model._meta.pk]
