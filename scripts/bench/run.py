@@ -325,15 +325,25 @@ def start_server(kind: str, workers: int, threads: int, port: int, env: dict, lo
     }
     with log.open("w") as out:
         server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return answering(server, f"http://127.0.0.1:{port}/healthz", "server")
+
+
+def answering(server: subprocess.Popen, url: str, name: str, *, status: int = 200):
+    """``server`` once ``url`` answers ``status`` (within 30 s; else it is killed)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return server
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == status:
+                    return server
+        except urllib.error.HTTPError as answer:
+            if answer.code == status:
+                return server
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     server.kill()
-    raise SystemExit("server did not start")
+    raise SystemExit(f"the {name} did not start")
 
 
 def start_floor(workers: int, threads: int, port: int, env: dict, spec: Path, log: Path):
@@ -363,16 +373,8 @@ def start_floor(workers: int, threads: int, port: int, env: dict, spec: Path, lo
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/me", timeout=1)
-        except urllib.error.HTTPError:
-            return server  # it answers (401: no token)
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the floor server did not start")
+    # It answers /me without a token with a 401 once it is up.
+    return answering(server, f"http://127.0.0.1:{port}/me", "floor server", status=401)
 
 
 def floor_spec(user_index: int, db_url: str) -> dict:
@@ -388,7 +390,7 @@ def floor_spec(user_index: int, db_url: str) -> dict:
     with CaptureQueriesContext(connection) as captured:
         select_profile_and_state(user_id=user_id)
     (me,) = [query["sql"] for query in captured.captured_queries]
-    me = re.sub(rf"'({user_id}|{user_id.hex})'(::uuid)?", USER_SQL, me)
+    me = user_as_variable(me, user_id)
     checkin = checkin_statements(user_index)
     (duplicate_at,) = [
         i for i, sql in enumerate(checkin) if sql.startswith('INSERT INTO "checkins_checkin"')
@@ -515,6 +517,11 @@ def run_wrk(name, *, port, method, path, tokens_file, mode, seconds, connections
 USER_SQL = "lpad(to_hex(:uid::int), 32, '0')::uuid"
 
 
+def user_as_variable(sql: str, user_id: uuid.UUID) -> str:
+    """``sql`` with the user's id literal replaced by :uid (USER_SQL)."""
+    return re.sub(rf"'({user_id}|{user_id.hex})'(::uuid)?", USER_SQL, sql)
+
+
 def checkin_statements(user_index: int) -> list[str]:
     """The statements of one real check-in of user ``user_index``, captured,
     between its BEGIN and COMMIT, with the user as ``:uid`` and the day as
@@ -531,8 +538,6 @@ def checkin_statements(user_index: int) -> list[str]:
     with CaptureQueriesContext(connection) as captured:
         result = checkin_create(user_id=user.pk, now=timezone.now())
     user_id = bench_user_id(user_index)
-    user_sql = USER_SQL
-    user_literal = re.compile(rf"'({user_id}|{user_id.hex})'(::uuid)?")
     date_literal = re.compile(rf"'{result.today.isoformat()}'(::date)?")
     # The week of that date (the leaderboards' weekly counter and its board):
     # a random week too, or a user drawn eight times would pass the seven
@@ -550,7 +555,7 @@ def checkin_statements(user_index: int) -> list[str]:
         # The user's own id stays the user; every other id (events, the task
         # row) is made per call by the app: a fresh one per transaction.
         items = [
-            user_sql if uuid.UUID(item) == user_id else "gen_random_uuid()"
+            USER_SQL if uuid.UUID(item) == user_id else "gen_random_uuid()"
             for item in match.group(1).split(",")
         ]
         return f"ARRAY[{', '.join(items)}]::uuid[]"
@@ -567,7 +572,7 @@ def checkin_statements(user_index: int) -> list[str]:
             # half second or two seconds per process (base/soon.py), not one
             # per check-in, so it is no part of the check-in's transaction.
             continue
-        sql = user_literal.sub(user_sql, sql)
+        sql = user_as_variable(sql, user_id)
         sql = board_literal.sub(f"('weekly:' || {monday_sql}::text)", sql)
         sql = date_literal.sub(day_sql, sql)
         sql = monday_literal.sub(monday_sql, sql)
